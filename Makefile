@@ -1,0 +1,63 @@
+# Mamba from scratch — the two commands:
+#   make lab    set up (first time only), build your workspace, open JupyterLab
+#   make test   install what the tests need, then lint and run every test (what CI runs)
+
+PYTHON    ?= python3
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+WORKSPACE ?= workspace
+HOST      ?= 127.0.0.1
+PORT      ?= 8888
+TOKEN     ?=
+NB_OUT    ?= build/notebooks
+# Per-cell and whole-run limits (seconds) for executing the lessons.
+CELL_TIMEOUT  ?= 300
+NBVAL_TIMEOUT ?= 1800
+
+ROOT_FLAG  := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+TOKEN_FLAG := $(if $(TOKEN),--IdentityProvider.token=$(TOKEN),)
+
+.PHONY: lab install install-test workspace notebooks lint test test-unit test-lessons clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps make a second `make lab` quick: pip runs again only when pyproject.toml changes.
+$(VENV)/.installed-core: pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-core
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed-core
+install-test: $(VENV)/.installed-test
+
+workspace: install
+	$(VENV)/bin/mamba-edu workspace $(WORKSPACE)
+
+lab: workspace
+	@echo "Starting JupyterLab on http://$(HOST):$(PORT)/lab (the URL with its token follows; Ctrl-C stops it)"
+	$(VENV)/bin/jupyter lab --no-browser --ip=$(HOST) --port=$(PORT) --ServerApp.port_retries=0 \
+		--ServerApp.root_dir=$(WORKSPACE) $(TOKEN_FLAG) $(ROOT_FLAG)
+
+notebooks: install
+	$(VENV)/bin/mamba-edu build --out $(NB_OUT)
+
+lint: install-test
+	$(VENV)/bin/ruff check mamba_edu kernels tests notebooks
+	$(VENV)/bin/ruff format --check mamba_edu kernels tests notebooks
+
+test-unit: install-test
+	$(PY) -m pytest tests -q
+
+# Every lesson, each in a fresh kernel, end to end, as a learner runs it.
+test-lessons: install-test notebooks
+	timeout $(NBVAL_TIMEOUT) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
+		--nbval-cell-timeout=$(CELL_TIMEOUT) --durations=0 $(NB_OUT)
+
+test: lint test-unit test-lessons
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""Repository-wide pytest hooks: the time budget of each lesson executed under nbval.
+
+nbval runs a notebook as one test per cell; this adds the cells' times up per lesson and fails the
+run when a lesson takes longer than its budget (``mamba_edu.course.ROADMAP``: 60 s for lesson 00,
+3 minutes for the others, on a 2-core CPU).
+"""
+
+from collections import defaultdict
+from pathlib import Path
+
+_lesson_seconds: dict[str, float] = defaultdict(float)
+
+
+def _budgets() -> list[tuple[str, float, float]]:
+    from mamba_edu.course import ROADMAP
+
+    budgets = {stage.number: stage.budget_s for stage in ROADMAP}
+    return [
+        (name, secs, budgets.get(name[:2], 180.0)) for name, secs in sorted(_lesson_seconds.items())
+    ]
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    if path.endswith(".ipynb"):
+        _lesson_seconds[Path(path).stem] += report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if any(secs > budget for _, secs, budget in _budgets()):
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _lesson_seconds:
+        return
+    terminalreporter.section("lesson time budgets (this machine)")
+    for name, secs, budget in _budgets():
+        flag = "OVER BUDGET: make the lesson faster" if secs > budget else "ok"
+        terminalreporter.write_line(f"{name}: {secs:6.1f} s of {budget:.0f} s  {flag}")

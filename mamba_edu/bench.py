@@ -1,0 +1,67 @@
+"""Timing helpers for the measurements lessons make on the spot.
+
+Every number a lesson prints is measured where it runs; these helpers make the measurement honest
+(warm-up call, best of several repeats, the machine named) and fit the growth exponent of a cost.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["time_call", "loglog_slope", "machine_summary"]
+
+
+def time_call(fn: Callable, *args, repeat: int = 5, min_time: float = 0.02, **kwargs) -> float:
+    """Best wall-clock time, in seconds, of one ``fn(*args, **kwargs)`` call.
+
+    One warm-up call first (caches, lazy compilation), then ``repeat`` measurements; each
+    measurement runs the call enough times to last at least ``min_time`` seconds, so that very
+    short calls are not swamped by timer resolution. The minimum is the least noisy estimate on a
+    shared machine.
+    """
+    if repeat < 1:
+        raise ValueError(f"expected repeat >= 1, got {repeat}")
+    fn(*args, **kwargs)
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    once = time.perf_counter() - start
+    number = max(1, int(min_time / max(once, 1e-9)))
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn(*args, **kwargs)
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def loglog_slope(sizes: Sequence[float], times: Sequence[float]) -> float:
+    """Least-squares slope of log(time) against log(size): the exponent p in time ∝ size^p."""
+    sizes = np.asarray(sizes, dtype=float)
+    times = np.asarray(times, dtype=float)
+    if sizes.shape != times.shape or sizes.size < 2:
+        raise ValueError(
+            f"expected two sequences of the same length >= 2, got {sizes.shape} and {times.shape}"
+        )
+    if np.any(sizes <= 0) or np.any(times <= 0):
+        raise ValueError("expected positive sizes and times for a log-log fit")
+    slope, _ = np.polyfit(np.log(sizes), np.log(times), 1)
+    return float(slope)
+
+
+def machine_summary() -> str:
+    """One line naming where a measurement was taken, for printing beside the numbers."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {cores} core(s), Python {platform.python_version()}, NumPy {np.__version__}"

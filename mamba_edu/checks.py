@@ -1,0 +1,460 @@
+"""Exercise self-checks: compare a learner's function with the reference and say what differs.
+
+Every exercise in the course is checked by one harness, :func:`check_function`. It calls the
+learner's function and the reference on the same inputs (random ones and edge cases), and reports
+the *first* problem in words: which case, which index, what was expected, what came back.
+
+It survives whatever a learner's function does: raising, returning the wrong shape or dtype,
+returning NaN, changing its inputs in place, or running forever (stopped after ``timeout``
+seconds; the Jupyter kernel carries on). A check never raises on a wrong answer: it prints its
+message and returns a :class:`CheckResult`, which is falsy on failure, so that an autograder test
+can simply ``assert check_...(fn)``.
+
+The per-exercise checks (``check_<exercise>``) live at the bottom of this module, one per exercise,
+each naming the reference it compares with.
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import inspect
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Case",
+    "CheckResult",
+    "check_function",
+    "describe_mismatch",
+    "check_running_state",
+    "check_causal_attention",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# The harness
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One input to try: a short human name and the positional / keyword arguments."""
+
+    name: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class CheckResult:
+    """The outcome of a self-check. Truthy when every case passed."""
+
+    ok: bool
+    exercise: str
+    message: str
+    passed: int
+    total: int
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        state = "passed" if self.ok else "failed"
+        return f"<CheckResult {self.exercise}: {state}, {self.passed}/{self.total} cases>"
+
+    def _ipython_display_(self) -> None:
+        # The message was already printed when the check ran; showing the object again at the end
+        # of a notebook cell would only repeat it.
+        return None
+
+
+class CheckTimeout(BaseException):
+    """Raised inside a learner's function that runs past its time limit.
+
+    A ``BaseException`` (not an ``Exception``) so that a learner's ``except Exception:`` cannot
+    swallow it and keep looping.
+    """
+
+
+def _run_with_timeout(fn: Callable, args: tuple, kwargs: dict, timeout: float):
+    """Call ``fn(*args, **kwargs)`` and stop it with :class:`CheckTimeout` after ``timeout`` s.
+
+    In the main thread (where a Jupyter kernel runs cells) this uses a real-time interval timer:
+    the signal handler raises inside the running Python code, so the call unwinds cleanly and the
+    kernel lives on. Elsewhere (a check called from a worker thread) the call runs in a helper
+    thread that receives the exception asynchronously. Either way a pure-Python infinite loop is
+    stopped; a single long C call (one huge matrix product) finishes before the stop lands.
+    """
+    if timeout is None or timeout <= 0:
+        return fn(*args, **kwargs)
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main and hasattr(signal, "setitimer"):
+
+        def _alarm(signum, frame):
+            raise CheckTimeout()
+
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    box: dict[str, Any] = {}
+
+    def _target():
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=_target, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(worker.ident), ctypes.py_object(CheckTimeout)
+        )
+        worker.join(1.0)
+        raise CheckTimeout()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _fmt(x: Any) -> str:
+    """A short, readable rendering of a number or small array."""
+    if isinstance(x, np.ndarray):
+        if x.ndim == 0:
+            return _fmt(x[()])
+        with np.printoptions(precision=6, threshold=8, edgeitems=3, suppress=True):
+            return np.array2string(x, separator=", ")
+    if isinstance(x, (float, np.floating)):
+        return f"{float(x):.6g}"
+    if isinstance(x, (complex, np.complexfloating)):
+        return f"{complex(x):.6g}"
+    return repr(x)
+
+
+def _type_name(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"a NumPy array of shape {x.shape} and dtype {x.dtype}"
+    return f"a {type(x).__name__}"
+
+
+def _learner_frame(exc: BaseException) -> str:
+    """The last traceback line that is not in this module: usually the learner's own line."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    if not frames:
+        return ""
+    f = frames[-1]
+    where = "your code" if f.filename.startswith("<") else f.filename
+    line = f" ({f.line.strip()})" if f.line else ""
+    return f"\n   It happened in {where}, line {f.lineno}{line}."
+
+
+def describe_mismatch(
+    expected: Any, got: Any, *, what: str = "the output", rtol: float = 1e-7, atol: float = 1e-9
+) -> str | None:
+    """Compare one returned value with the expected one; return ``None`` or a sentence saying why not.
+
+    Checks, in order: ``None`` returned, type, shape, dtype, NaN/inf, then values to
+    ``rtol``/``atol`` (``numpy.isclose`` semantics), naming the first differing index.
+    """
+    if got is None and expected is not None:
+        return f"{what} is None. Did you forget to `return` it?"
+    if isinstance(expected, (tuple, list)) and not isinstance(expected, np.ndarray):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return (
+                f"{what} should be a tuple of {len(expected)} values, got {_type_name(got)}"
+                + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else "")
+                + "."
+            )
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+            problem = describe_mismatch(e, g, what=f"{what}[{i}]", rtol=rtol, atol=atol)
+            if problem:
+                return problem
+        return None
+
+    exp = np.asarray(expected)
+    if isinstance(got, np.ndarray):
+        arr = got
+    else:
+        try:
+            arr = np.asarray(got)
+        except Exception:  # noqa: BLE001 - anything that is not array-like
+            return f"{what} should be {_type_name(exp)}, got {_type_name(got)}."
+        if arr.dtype == object:
+            return f"{what} should be {_type_name(exp)}, got {_type_name(got)}."
+    if arr.shape != exp.shape:
+        return f"{what} should have shape {exp.shape}, got shape {arr.shape}."
+    if exp.dtype.kind in "fc" and arr.dtype.kind not in "fc":
+        return f"{what} should be floating point ({exp.dtype}), got dtype {arr.dtype}."
+    if exp.dtype.kind == "c" and arr.dtype.kind != "c":
+        return f"{what} should be complex ({exp.dtype}), got real dtype {arr.dtype}."
+    if exp.dtype.kind == "f" and arr.dtype.kind == "c":
+        return f"{what} should be real ({exp.dtype}), got complex dtype {arr.dtype}."
+    if exp.dtype.kind in "fc" and arr.dtype.itemsize < exp.dtype.itemsize:
+        return (
+            f"{what} should have dtype {exp.dtype}, got {arr.dtype}: lower precision loses "
+            f"digits the check needs. Compute in {exp.dtype}."
+        )
+    if exp.dtype.kind in "fc":
+        bad = ~np.isfinite(arr) & np.isfinite(exp)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = f" at index {idx}" if idx else ""
+            return (
+                f"{what} contains {_fmt(arr[idx])}{where} ({int(bad.sum())} non-finite value(s)); "
+                f"expected {_fmt(exp[idx])}. Look for an overflow, a division by zero or a log of "
+                f"a non-positive number."
+            )
+        close = np.isclose(arr, exp, rtol=rtol, atol=atol, equal_nan=True)
+    else:
+        close = arr == exp
+    if not np.all(close):
+        idx = tuple(int(i) for i in np.argwhere(~close)[0])
+        where = f"at index {idx}" if idx else "in its value"
+        n_bad = int((~close).sum())
+        diff = ""
+        if exp.dtype.kind in "fc":
+            diff = f" (difference {_fmt(abs(arr[idx] - exp[idx]))}, tolerance rtol={rtol:g}, atol={atol:g})"
+        return (
+            f"{what} differs {where}: expected {_fmt(exp[idx])}, got {_fmt(arr[idx])}{diff}. "
+            f"{n_bad} of {exp.size} value(s) differ."
+        )
+    return None
+
+
+def _changed_inputs(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    for name, old in before.items():
+        new = after[name]
+        if isinstance(old, np.ndarray):
+            same = (
+                isinstance(new, np.ndarray)
+                and new.shape == old.shape
+                and np.array_equal(new, old, equal_nan=old.dtype.kind in "fc")
+            )
+            if not same:
+                idx = ""
+                if isinstance(new, np.ndarray) and new.shape == old.shape:
+                    same_at = new == old
+                    if old.dtype.kind in "fc":
+                        same_at |= np.isnan(new) & np.isnan(old)
+                    first = tuple(int(i) for i in np.argwhere(~same_at)[0])
+                    idx = (
+                        f" (first at index {first}: was {_fmt(old[first])}, now {_fmt(new[first])})"
+                    )
+                return (
+                    f"your function changed its input `{name}` in place{idx}. Work on a copy "
+                    f"(`{name}.copy()`) or build a new array instead: the caller still needs the "
+                    f"original."
+                )
+        elif isinstance(old, (list, dict)) and old != new:
+            return f"your function changed its input `{name}` in place. Work on a copy instead."
+    return None
+
+
+def _arg_names(reference: Callable, case: Case) -> list[str]:
+    try:
+        params = list(inspect.signature(reference).parameters)
+    except (TypeError, ValueError):
+        params = []
+    names = params[: len(case.args)]
+    names += [f"argument {i + 1}" for i in range(len(names), len(case.args))]
+    return names
+
+
+def check_function(
+    fn: Callable,
+    reference: Callable,
+    cases: Iterable[Case],
+    *,
+    exercise: str,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    timeout: float = 10.0,
+    quiet: bool = False,
+) -> CheckResult:
+    """Run ``fn`` and ``reference`` on every case; print and return the first problem, or success.
+
+    ``exercise`` names the exercise in messages. ``timeout`` is the time limit, in seconds, of one
+    call of the learner's function. ``quiet`` suppresses printing (autograder tests).
+    """
+    cases = list(cases)
+    if not callable(fn):
+        return _finish(
+            False,
+            exercise,
+            f"expected a function to check, got {_type_name(fn)}. Pass the function itself, "
+            f"without calling it: `check(my_fn)`, not `check(my_fn())`.",
+            0,
+            len(cases),
+            quiet,
+        )
+    for i, case in enumerate(cases):
+        names = _arg_names(reference, case)
+        expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        args = copy.deepcopy(case.args)
+        kwargs = copy.deepcopy(case.kwargs)
+        before = {n: copy.deepcopy(a) for n, a in zip(names, args, strict=True)}
+        before.update({k: copy.deepcopy(v) for k, v in kwargs.items()})
+        start = time.perf_counter()
+        try:
+            got = _run_with_timeout(fn, args, kwargs, timeout)
+        except NotImplementedError:
+            return _finish(
+                False,
+                exercise,
+                "not implemented yet: replace the `raise NotImplementedError` line with your "
+                "code, run that cell, then run this check again.",
+                i,
+                len(cases),
+                quiet,
+            )
+        except CheckTimeout:
+            return _finish(
+                False,
+                exercise,
+                f"stopped after {time.perf_counter() - start:.1f} s on case '{case.name}' "
+                f"(the limit is {timeout:g} s). Is there a loop that never ends? "
+                f"Your kernel is fine; fix the function and check again.",
+                i,
+                len(cases),
+                quiet,
+            )
+        except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
+            return _finish(
+                False,
+                exercise,
+                f"your function raised {type(exc).__name__}: {exc}\n   on case '{case.name}'."
+                + _learner_frame(exc),
+                i,
+                len(cases),
+                quiet,
+            )
+        after = dict(zip(names, args, strict=True))
+        after.update(kwargs)
+        problem = _changed_inputs(before, after)
+        if problem is None:
+            problem = describe_mismatch(expected, got, what="your output", rtol=rtol, atol=atol)
+        if problem is not None:
+            return _finish(
+                False, exercise, f"on case '{case.name}', {problem}", i, len(cases), quiet
+            )
+    return _finish(
+        True,
+        exercise,
+        f"all {len(cases)} cases match the reference.",
+        len(cases),
+        len(cases),
+        quiet,
+    )
+
+
+def _finish(
+    ok: bool, exercise: str, detail: str, passed: int, total: int, quiet: bool
+) -> CheckResult:
+    if ok:
+        message = f"✅ {exercise}: {detail} Well done!"
+    else:
+        message = f"❌ {exercise}: {detail}"
+        if total and not detail.startswith("not implemented"):
+            message += f"\n   ({passed} of {total} cases passed before this one.)"
+    if not quiet:
+        print(message)
+    return CheckResult(ok, exercise, message, passed, total)
+
+
+# ----------------------------------------------------------------------------------------------
+# Input makers shared by the per-exercise checks
+# ----------------------------------------------------------------------------------------------
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def random_cases(
+    make: Callable[[np.random.Generator, Sequence[int]], tuple],
+    shapes: Sequence[Sequence[int]],
+    seed: int = 0,
+    label: str = "random",
+) -> list[Case]:
+    """One case per shape, each built by ``make(rng, shape)`` with its own seed."""
+    return [
+        Case(f"{label} {tuple(shape)}", make(_rng(seed + i), shape))
+        for i, shape in enumerate(shapes)
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 00 — orientation
+# ----------------------------------------------------------------------------------------------
+
+
+def check_running_state(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 00, exercise 1: ``fn(x, a)`` returns the states h_t = a·h_{t−1} + x_t, h_{−1} = 0.
+
+    ``x`` has shape (L, D), ``a`` shape (D,); the result has shape (L, D). Compared with
+    :func:`mamba_edu.scan.sequential_scan`.
+    """
+    from mamba_edu import scan
+
+    def reference(x, a):
+        return scan.sequential_scan(np.broadcast_to(a[:, None], x.T.shape), x.T).T
+
+    def make(rng, shape):
+        L, D = shape
+        return rng.standard_normal((L, D)), rng.uniform(-0.99, 0.99, D)
+
+    cases = random_cases(make, [(16, 4), (7, 1), (33, 3)])
+    cases += [
+        Case("L = 1 (a single step)", (np.array([[2.0, -1.0]]), np.array([0.5, 0.9]))),
+        Case("a = 0 (no memory: h equals x)", (np.arange(6.0).reshape(3, 2), np.zeros(2))),
+        Case("a = 1 (a running sum)", (np.ones((5, 2)), np.ones(2))),
+    ]
+    return check_function(
+        fn, reference, cases, exercise="running_state", timeout=timeout, quiet=quiet
+    )
+
+
+def check_causal_attention(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 00, exercise 2: ``fn(q, k, v)`` is causal softmax attention, shapes (L, d) → (L, d).
+
+    Compared with :func:`mamba_edu.attention.causal_attention`. One case has large scores, which
+    overflow ``exp`` unless the row maximum is subtracted first.
+    """
+    from mamba_edu import attention
+
+    def make(rng, shape):
+        L, d = shape
+        return tuple(rng.standard_normal((L, d)) for _ in range(3))
+
+    cases = random_cases(make, [(8, 4), (5, 2), (17, 8)])
+    big = _rng(7).standard_normal((6, 4)) * 60.0
+    cases += [
+        Case("L = 1 (one token attends only to itself)", make(_rng(3), (1, 4))),
+        Case(
+            "large scores (exp would overflow)", (big, big.copy(), _rng(8).standard_normal((6, 4)))
+        ),
+    ]
+    return check_function(
+        fn,
+        attention.causal_attention,
+        cases,
+        exercise="causal_attention",
+        timeout=timeout,
+        quiet=quiet,
+    )

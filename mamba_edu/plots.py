@@ -1,0 +1,84 @@
+"""Figures the lessons share: one helper per kind of figure, fixed sizes, readable defaults."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["roadmap", "loglog_timings"]
+
+
+def roadmap(stages=None, *, highlight: str | None = "00"):
+    """The course as a path of boxes: each lesson, its title and its one key idea.
+
+    ``stages`` defaults to :data:`mamba_edu.course.ROADMAP`. Returns the matplotlib figure.
+    """
+    from mamba_edu.course import ROADMAP
+
+    stages = list(stages or ROADMAP)
+    n = len(stages)
+    per_row = 5
+    rows = (n + per_row - 1) // per_row
+    fig, ax = plt.subplots(figsize=(12, 2.2 * rows))
+    ax.set_xlim(0, per_row)
+    ax.set_ylim(-rows, 0)
+    ax.axis("off")
+    w, h = 0.9, 0.72
+    centres = []
+    for i, stage in enumerate(stages):
+        row, col = divmod(i, per_row)
+        if row % 2:  # snake so that consecutive lessons stay next to each other
+            col = per_row - 1 - col
+        cx, cy = col + 0.5, -row - 0.5
+        centres.append((cx, cy))
+        colour = "#ffe8a3" if stage.number == highlight else "#dbe9f6"
+        ax.add_patch(
+            plt.Rectangle(
+                (cx - w / 2, cy - h / 2), w, h, facecolor=colour, edgecolor="#3b5b7a", lw=1.2
+            )
+        )
+        title = textwrap.fill(f"{stage.number} · {stage.title}", 24)
+        ax.text(cx, cy + 0.17, title, ha="center", va="center", fontsize=9, weight="bold")
+        ax.text(
+            cx, cy - 0.13, textwrap.fill(stage.idea, 30), ha="center", va="center", fontsize=7.5
+        )
+    for (x0, y0), (x1, y1) in zip(centres, centres[1:], strict=False):
+        if y0 == y1:
+            sx = np.sign(x1 - x0)
+            start, end = (x0 + sx * w / 2, y0), (x1 - sx * w / 2, y1)
+        else:
+            start, end = (x0, y0 - h / 2), (x1, y1 + h / 2)
+        ax.annotate(
+            "", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", color="#3b5b7a", lw=1.5)
+        )
+    ax.set_title("Mamba from scratch: the road from a plain RNN to Mamba", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def loglog_timings(
+    sizes: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    *,
+    slopes: Mapping[str, float] | None = None,
+    xlabel: str = "sequence length L",
+    title: str = "",
+):
+    """Times (seconds) against size on log-log axes, one line per series, fitted slopes in the legend."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, times in series.items():
+        label = name if not slopes or name not in slopes else f"{name} (slope {slopes[name]:.2f})"
+        ax.loglog(sizes, np.asarray(times) * 1e3, "o-", label=label)
+    ax.set_xticks(list(sizes), [f"{s:g}" for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("time per call (ms)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

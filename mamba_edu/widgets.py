@@ -1,0 +1,123 @@
+"""Interactive figures: one builder per widget, each returning a handle that tests can drive.
+
+Every widget is an :class:`InteractiveFigure`: a dict of ipywidgets ``controls``, a matplotlib
+``figure`` redrawn by a ``draw(figure, **values)`` function whenever a control moves, and an
+``ipywidgets.Image`` showing the rendered PNG. Rendering to an image (rather than relying on a
+matplotlib backend) behaves the same in JupyterLab, in a headless test and in a browser test: a
+test sets ``handle.controls["a"].value = 0.9`` and reads ``handle.line_data()`` or
+``handle.image.value`` to see what changed.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ipywidgets as W
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["InteractiveFigure", "interactive_figure", "memory_explorer"]
+
+
+@dataclass
+class InteractiveFigure:
+    """Controls, the figure they drive, and the displayed widget (``ui``)."""
+
+    controls: dict[str, W.ValueWidget]
+    figure: Figure
+    image: W.Image
+    ui: W.Widget
+    draw: Callable[..., None]
+
+    def values(self) -> dict:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def redraw(self) -> None:
+        """Draw the figure for the current control values and show it."""
+        self.figure.clear()
+        self.draw(self.figure, **self.values())
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=80)
+        self.image.value = buf.getvalue()
+
+    def line_data(self, ax: int = 0) -> list[np.ndarray]:
+        """The y-data of every line on axes number ``ax``, in drawing order."""
+        return [np.asarray(line.get_ydata(), dtype=float) for line in self.figure.axes[ax].lines]
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.ui._repr_mimebundle_(**kwargs)
+
+
+def interactive_figure(
+    controls: dict[str, W.ValueWidget],
+    draw: Callable[..., None],
+    *,
+    figsize: tuple[float, float] = (8.0, 3.2),
+    layout: str = "above",
+) -> InteractiveFigure:
+    """Wire ``controls`` to ``draw(figure, **values)``; return the handle, already drawn once.
+
+    ``layout`` puts the controls ``"above"`` or ``"left"`` of the figure.
+    """
+    if not controls:
+        raise ValueError("expected at least one control")
+    figure = Figure(figsize=figsize, layout="constrained")
+    image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+    box = W.VBox(list(controls.values())) if layout == "left" else W.HBox(list(controls.values()))
+    ui = W.HBox([box, image]) if layout == "left" else W.VBox([box, image])
+    handle = InteractiveFigure(controls, figure, image, ui, draw)
+    for control in controls.values():
+        control.observe(lambda change: handle.redraw(), names="value")
+    handle.redraw()
+    return handle
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 00 — how long does a recurrence remember?
+# ----------------------------------------------------------------------------------------------
+
+
+def _memory_input(kind: str, L: int) -> np.ndarray:
+    x = np.zeros(L)
+    if kind == "impulse":
+        x[5] = 1.0
+    elif kind == "step":
+        x[5:] = 1.0
+    elif kind == "noise":
+        x = np.random.default_rng(0).standard_normal(L)
+    else:
+        raise ValueError(f"expected input 'impulse', 'step' or 'noise', got {kind!r}")
+    return x
+
+
+def memory_explorer(a: float = 0.8, kind: str = "impulse", L: int = 80) -> InteractiveFigure:
+    """Lesson 00 widget: the decay ``a`` of h_t = a·h_{t−1} + x_t → how long an input is remembered.
+
+    Controls: ``a`` (0 … 0.99), ``input`` (impulse, step, noise). Axes 0 shows the input (line 0)
+    and the state h (line 1); the title gives the memory horizon 1/(1 − a).
+    """
+    from mamba_edu.scan import sequential_scan
+
+    _memory_input(kind, L)  # a clear error for an unknown input kind, before any widget exists
+
+    def draw(fig: Figure, a: float, input: str) -> None:
+        x = _memory_input(input, L)
+        h = sequential_scan(np.full(L, a), x)
+        ax = fig.add_subplot()
+        ax.plot(x, color="0.6", lw=1, label="input x_t")
+        ax.plot(h, color="C0", lw=2, label="state h_t")
+        ax.set_xlabel("time step t")
+        ax.set_title(
+            f"a = {a:.2f}: an input fades as a^k; memory horizon 1/(1−a) ≈ {1 / (1 - a):.1f} steps"
+        )
+        ax.legend(loc="upper right")
+
+    controls = {
+        "a": W.FloatSlider(
+            value=a, min=0.0, max=0.99, step=0.01, description="decay a", continuous_update=False
+        ),
+        "input": W.Dropdown(options=["impulse", "step", "noise"], value=kind, description="input"),
+    }
+    return interactive_figure(controls, draw)

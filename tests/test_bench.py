@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from mamba_edu import bench
+
+
+def test_loglog_slope_recovers_exponent():
+    sizes = np.array([10, 20, 40, 80])
+    assert bench.loglog_slope(sizes, 3e-6 * sizes**2) == pytest.approx(2.0)
+    assert bench.loglog_slope(sizes, 5e-3 * sizes**1.0) == pytest.approx(1.0)
+
+
+def test_loglog_slope_rejects_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        bench.loglog_slope([1, 2], [1.0])
+    with pytest.raises(ValueError, match="positive"):
+        bench.loglog_slope([1, 2], [0.0, 1.0])
+
+
+def test_time_call_measures_a_sleep():
+    import time
+
+    t = bench.time_call(time.sleep, 0.01, repeat=2)
+    assert 0.009 < t < 0.2
+
+
+def test_machine_summary_names_cores():
+    assert "core(s)" in bench.machine_summary()

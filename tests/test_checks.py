@@ -1,0 +1,218 @@
+"""The self-check harness: each way a learner's function can go wrong is caught and named."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from mamba_edu import checks
+from mamba_edu.checks import Case, check_function
+
+
+def reference(x, a):
+    return x * a
+
+
+CASES = [Case("small", (np.arange(4.0), 2.0)), Case("bigger", (np.linspace(-1, 1, 9), -0.5))]
+
+
+def run(fn, **kw):
+    return check_function(fn, reference, CASES, exercise="demo", quiet=True, **kw)
+
+
+def test_correct_function_passes_and_says_so(capsys):
+    result = check_function(lambda x, a: a * x, reference, CASES, exercise="demo")
+    assert result and result.passed == result.total == 2
+    assert "✅ demo: all 2 cases match" in capsys.readouterr().out
+
+
+def test_not_implemented_gets_a_friendly_message():
+    def stub(x, a):
+        raise NotImplementedError()
+
+    result = run(stub)
+    assert not result
+    assert "not implemented yet" in result.message
+    assert "Traceback" not in result.message
+
+
+def test_exception_is_reported_with_the_learner_line():
+    def broken(x, a):
+        return x * undefined_name  # noqa: F821
+
+    result = run(broken)
+    assert not result
+    assert "NameError" in result.message and "undefined_name" in result.message
+    assert "case 'small'" in result.message
+    assert "line" in result.message
+
+
+def test_wrong_shape_is_named():
+    result = run(lambda x, a: (x * a)[None, :])
+    assert not result
+    assert "shape (4,)" in result.message and "(1, 4)" in result.message
+
+
+def test_wrong_dtype_is_named():
+    result = run(lambda x, a: (x * a).astype(np.int64))
+    assert "floating point" in result.message and "int64" in result.message
+    result = run(lambda x, a: (x * a).astype(np.float32))
+    assert "float32" in result.message and "float64" in result.message
+    result = run(lambda x, a: (x * a).astype(complex))
+    assert "complex" in result.message
+
+
+def test_none_return_suggests_return():
+    result = run(lambda x, a: None)
+    assert "forget to `return`" in result.message
+
+
+def test_nan_is_reported_at_its_index():
+    def nan_at_2(x, a):
+        y = x * a
+        y[2] = np.nan
+        return y
+
+    result = run(nan_at_2)
+    assert not result
+    assert "nan" in result.message.lower() and "index (2,)" in result.message
+    assert "expected 4" in result.message
+
+
+def test_value_mismatch_names_first_index_expected_and_got():
+    def off_by_one(x, a):
+        y = x * a
+        y[3] += 1.0
+        return y
+
+    result = run(off_by_one)
+    assert "index (3,)" in result.message
+    assert "expected 6" in result.message and "got 7" in result.message
+    assert "1 of 4 value(s) differ" in result.message
+
+
+def test_input_mutation_is_caught():
+    def mutating(x, a):
+        x *= a
+        return x
+
+    result = run(mutating)
+    assert not result
+    assert "changed its input `x` in place" in result.message
+    assert "index (1,)" in result.message
+
+
+def test_infinite_loop_is_stopped_and_harness_survives():
+    def forever(x, a):
+        while True:
+            pass
+
+    result = run(forever, timeout=0.5)
+    assert not result
+    assert "stopped after" in result.message and "never ends" in result.message
+    # the process is fine: a later check still works
+    assert run(lambda x, a: x * a)
+
+
+def test_loop_that_swallows_exceptions_is_still_stopped():
+    def stubborn(x, a):
+        while True:
+            try:
+                sum(range(1000))
+            except Exception:
+                pass
+
+    assert "stopped after" in run(stubborn, timeout=0.5).message
+
+
+def test_timeout_works_outside_the_main_thread():
+    box = {}
+
+    def forever(x, a):
+        while True:
+            pass
+
+    worker = threading.Thread(target=lambda: box.setdefault("r", run(forever, timeout=0.5)))
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert "stopped after" in box["r"].message
+
+
+def test_not_a_function():
+    result = run(np.arange(3))
+    assert "expected a function" in result.message
+
+
+def test_tuple_outputs_compared_element_by_element():
+    def ref(x):
+        return x + 1, x * 2
+
+    good = check_function(
+        lambda x: (x + 1, 2 * x), ref, [Case("c", (np.ones(3),))], exercise="t", quiet=True
+    )
+    assert good
+    bad = check_function(
+        lambda x: (x + 1, 3 * x), ref, [Case("c", (np.ones(3),))], exercise="t", quiet=True
+    )
+    assert "your output[1]" in bad.message
+    short = check_function(
+        lambda x: x + 1, ref, [Case("c", (np.ones(3),))], exercise="t", quiet=True
+    )
+    assert "tuple of 2 values" in short.message
+
+
+def test_list_return_is_accepted_as_array():
+    assert run(lambda x, a: list(x * a))
+
+
+def test_result_display_is_quiet_in_notebooks():
+    result = run(lambda x, a: x * a)
+    assert result._ipython_display_() is None
+    assert "passed, 2/2" in repr(result)
+
+
+# The lesson 00 exercise checks accept the solutions and reject typical mistakes.
+
+
+def good_running_state(x, a):
+    h = np.zeros_like(x, dtype=float)
+    state = np.zeros(x.shape[1])
+    for t in range(len(x)):
+        state = a * state + x[t]
+        h[t] = state
+    return h
+
+
+def test_check_running_state():
+    assert checks.check_running_state(good_running_state, quiet=True)
+
+    def off_by_one_step(x, a):  # uses x_{t-1}: a classic mistake
+        return np.vstack([np.zeros((1, x.shape[1])), good_running_state(x, a)[:-1]])
+
+    result = checks.check_running_state(off_by_one_step, quiet=True)
+    assert not result and "index (0, 0)" in result.message
+
+
+def test_check_causal_attention_finds_missing_max_subtraction():
+    def naive(q, k, v):
+        L, d = q.shape
+        with np.errstate(all="ignore"):
+            s = np.exp(q @ k.T / np.sqrt(d)) * np.tril(np.ones((L, L)))
+            return (s / s.sum(1, keepdims=True)) @ v
+
+    result = checks.check_causal_attention(naive, quiet=True)
+    assert not result
+    assert "large scores" in result.message and "non-finite" in result.message
+
+    def no_mask(q, k, v):
+        s = q @ k.T / np.sqrt(q.shape[1])
+        w = np.exp(s - s.max(1, keepdims=True))
+        return (w / w.sum(1, keepdims=True)) @ v
+
+    assert not checks.check_causal_attention(no_mask, quiet=True)
+
+
+@pytest.mark.parametrize("bad", [lambda *a: 1 / 0, lambda *a: "text"])
+def test_attention_check_survives_bad_functions(bad):
+    assert not checks.check_causal_attention(bad, quiet=True)

@@ -1,0 +1,76 @@
+"""The mamba-edu command line, run as a learner runs it: clear messages and exit codes."""
+
+import subprocess
+import sys
+
+import nbformat
+
+
+def cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "mamba_edu", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_list_shows_the_roadmap():
+    out = cli("list")
+    assert out.returncode == 0
+    assert "00  Orientation" in out.stdout and "notebooks/00_orientation.py" in out.stdout
+    assert "09  Evaluation" in out.stdout
+
+
+def test_workspace_then_changed_notebook_kept(tmp_path):
+    ws = tmp_path / "ws"
+    first = cli("workspace", str(ws))
+    assert first.returncode == 0, first.stderr
+    assert "00_orientation.ipynb: created" in first.stdout
+    path = ws / "00_orientation.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = "# my experiment\n" + nb.cells[1].source
+    nbformat.write(nb, path)
+    mine = path.read_bytes()
+    second = cli("workspace", str(ws))
+    assert second.returncode == 0
+    assert "you have changed it" in second.stdout and "00_orientation.new.ipynb" in second.stdout
+    assert path.read_bytes() == mine
+
+
+def test_unknown_lesson_exits_2_with_the_list(tmp_path):
+    out = cli("workspace", str(tmp_path / "ws"), "--lesson", "99")
+    assert out.returncode == 2
+    assert "unknown lesson '99'" in out.stderr and "00_orientation" in out.stderr
+    assert not (tmp_path / "ws").exists()
+
+
+def test_unwritable_folder_exits_1(tmp_path):
+    (tmp_path / "f").write_text("x")
+    out = cli("workspace", str(tmp_path / "f" / "ws"))
+    assert out.returncode == 1
+    assert "cannot create the workspace folder" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_not_a_notebook_exits_1_and_keeps_the_file(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "00_orientation.ipynb").write_bytes(b"\x00\x01 binary")
+    out = cli("workspace", str(ws))
+    assert out.returncode == 1
+    assert "not a notebook" in out.stderr
+    assert (ws / "00_orientation.ipynb").read_bytes() == b"\x00\x01 binary"
+
+
+def test_build_writes_instructor_notebooks(tmp_path):
+    out = cli("build", "--out", str(tmp_path / "nb"), "00")
+    assert out.returncode == 0
+    nb = nbformat.read(tmp_path / "nb" / "00_orientation.ipynb", as_version=4)
+    assert any("### BEGIN SOLUTION" in c.source for c in nb.cells)
+
+
+def test_usage_error_exits_2():
+    out = cli("frobnicate")
+    assert out.returncode == 2 and "invalid choice" in out.stderr

@@ -1,0 +1,61 @@
+"""Widgets driven headlessly: each control changes the plotted data in the expected direction."""
+
+import ipywidgets as W
+import numpy as np
+import pytest
+
+from mamba_edu import widgets
+
+
+def test_harness_redraws_on_control_change():
+    def draw(fig, slope):
+        ax = fig.add_subplot()
+        ax.plot(np.arange(5) * slope)
+
+    handle = widgets.interactive_figure({"slope": W.FloatSlider(value=1.0, min=0, max=3)}, draw)
+    before_png = handle.image.value
+    np.testing.assert_allclose(handle.line_data()[0], np.arange(5.0))
+    handle.controls["slope"].value = 2.0
+    np.testing.assert_allclose(handle.line_data()[0], 2 * np.arange(5.0))
+    assert handle.image.value != before_png
+    assert handle.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_harness_needs_controls():
+    with pytest.raises(ValueError, match="at least one control"):
+        widgets.interactive_figure({}, lambda fig: None)
+
+
+def memory_length(h, threshold=0.05):
+    """Steps after the impulse (at t = 5) for which the state stays above the threshold."""
+    return int(np.sum(np.abs(h[5:]) > threshold))
+
+
+def test_memory_explorer_larger_decay_remembers_longer():
+    ex = widgets.memory_explorer(a=0.5)
+    x, h = ex.line_data()
+    assert x[5] == 1.0 and h[5] == 1.0
+    lengths = []
+    for a in (0.5, 0.8, 0.95):
+        ex.controls["a"].value = a
+        lengths.append(memory_length(ex.line_data()[1]))
+    assert lengths[0] < lengths[1] < lengths[2]
+    # the impulse response is a^k
+    np.testing.assert_allclose(ex.line_data()[1][5:15], 0.95 ** np.arange(10))
+    assert "horizon 1/(1−a) ≈ 20.0" in ex.figure.axes[0].get_title()
+
+
+def test_memory_explorer_step_input_settles_at_geometric_sum():
+    ex = widgets.memory_explorer(a=0.5, kind="step")
+    assert ex.line_data()[1][-1] == pytest.approx(2.0)
+    ex.controls["a"].value = 0.9
+    assert ex.line_data()[1][-1] == pytest.approx(10.0, rel=1e-3)
+    before = ex.image.value
+    ex.controls["input"].value = "noise"
+    assert ex.image.value != before
+    assert np.std(ex.line_data()[0]) > 0.5
+
+
+def test_memory_explorer_rejects_unknown_input():
+    with pytest.raises(ValueError, match="impulse"):
+        widgets.memory_explorer(kind="square")
