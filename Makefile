@@ -46,8 +46,8 @@ notebooks: install
 	$(VENV)/bin/mamba-edu build --out $(NB_OUT)
 
 lint: install-test
-	$(VENV)/bin/ruff check mamba_edu kernels tests notebooks
-	$(VENV)/bin/ruff format --check mamba_edu kernels tests notebooks
+	$(VENV)/bin/ruff check mamba_edu kernels tests notebooks conftest.py
+	$(VENV)/bin/ruff format --check mamba_edu kernels tests notebooks conftest.py
 
 test-unit: install-test
 	$(PY) -m pytest tests -q
@@ -55,7 +55,7 @@ test-unit: install-test
 # Every lesson, each in a fresh kernel, end to end, as a learner runs it.
 test-lessons: install-test notebooks
 	timeout $(NBVAL_TIMEOUT) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
-		--nbval-cell-timeout=$(CELL_TIMEOUT) --durations=0 $(NB_OUT)
+		--nbval-cell-timeout=$(CELL_TIMEOUT) --durations=5 $(NB_OUT)
 
 test: lint test-unit test-lessons
 
