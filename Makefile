@@ -27,8 +27,9 @@ $(VENV)/.installed-core: pyproject.toml | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q -e .
 	@touch $@
 
+# The test extra, and the instructor extra (nbgrader): the grading workflow is tested too.
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-core
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,instructor]'
 	@touch $@
 
 install: $(VENV)/.installed-core

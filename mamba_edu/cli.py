@@ -3,6 +3,8 @@
 mamba-edu list                       the lesson map
 mamba-edu workspace [DIR] [-l N ...] write or refresh your student notebooks (never overwrites yours)
 mamba-edu build [--out DIR] [N ...]  build the instructor notebooks (what CI executes)
+mamba-edu solution LESSON EXERCISE   print the solution of one exercise
+mamba-edu assign [N ...] --course DIR lay out an nbgrader course folder (instructors)
 """
 
 from __future__ import annotations
@@ -44,6 +46,37 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _cmd_solution(args) -> int:
+    (lesson,) = course.find_lessons([args.lesson])
+    ex = course.find_exercise(lesson, args.exercise)
+    total = len(course.exercises(lesson))
+    print(
+        f"# {lesson.name}, exercise {ex.number} of {total}: {ex.grade_id} "
+        f"({ex.points} point{'s' if ex.points != 1 else ''}, tested by {ex.test_id})"
+    )
+    print(ex.solution, end="")
+    return 0
+
+
+def _cmd_assign(args) -> int:
+    actions = course.assign(args.course, args.lessons, course_id=args.course_id)
+    for action in actions:
+        print(f"  {action.describe()}")
+    lessons = [a.path.split("/")[1] for a in actions if a.path.startswith("source/")]
+    print(f"nbgrader course folder ready in {args.course} ({len(lessons)} lesson(s)).")
+    kept = [a for a in actions if a.action == "kept yours"]
+    if kept:
+        print(
+            f"{len(kept)} file(s) you changed were kept; the course's versions are under "
+            f"{course.NEW_VERSIONS}/ (compare and copy what you want)."
+        )
+    print(
+        f"Next, in that folder: nbgrader generate_assignment {lessons[0]}   "
+        f"(see docs/INSTRUCTORS.md)"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mamba-edu", description="Mamba from scratch: the course's command line."
@@ -78,6 +111,31 @@ def _parser() -> argparse.ArgumentParser:
         "--out", default="build/notebooks", help="output folder (default: build/notebooks)"
     )
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser(
+        "solution",
+        help="print the solution of one exercise",
+        description="Print the instructor's solution of one exercise, for when you are stuck "
+        "or want to compare. EXERCISE is its name (e.g. running_state) or its number in the lesson.",
+    )
+    p.add_argument("lesson", metavar="LESSON", help="e.g. 00 or orientation")
+    p.add_argument("exercise", metavar="EXERCISE", help="e.g. running_state or 1")
+    p.set_defaults(func=_cmd_solution)
+
+    p = sub.add_parser(
+        "assign",
+        help="lay out an nbgrader course folder (instructors)",
+        description="Write nbgrader_config.py and source/<lesson>/<lesson>.ipynb into the course "
+        "folder, for the lessons that have exercises; then use nbgrader as usual "
+        "(generate_assignment, autograde, generate_feedback, export). Files you have changed "
+        "are never overwritten: the course's version goes to mamba-edu-new/.",
+    )
+    p.add_argument("lessons", nargs="*", metavar="N", help="lessons to assign (default: all)")
+    p.add_argument("--course", required=True, metavar="DIR", help="the nbgrader course folder")
+    p.add_argument(
+        "--course-id", default="mamba-edu", help="nbgrader course id (default: mamba-edu)"
+    )
+    p.set_defaults(func=_cmd_assign)
     return parser
 
 

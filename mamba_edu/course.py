@@ -12,6 +12,12 @@ module builds
 ``update_workspace`` writes student notebooks into a learner's folder and later refreshes them,
 but never overwrites a notebook the learner has changed: it keeps the learner's file, writes the
 new version beside it, and says so.
+
+For instructors, ``assign`` lays out an nbgrader course folder (``nbgrader_config.py`` and
+``source/<lesson>/<lesson>.ipynb``) from the same sources, with the same care for files the
+instructor has changed; ``exercises`` and ``find_exercise`` read the exercises of a lesson (the
+solution cell, its test cell, its points), which is also how a self-learner gets one solution
+(``mamba-edu solution``). ``check_markup`` states the rules every exercise follows.
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ __all__ = [
     "build_notebook",
     "student_notebook",
     "update_workspace",
+    "Exercise",
+    "exercises",
+    "find_exercise",
+    "check_markup",
+    "assign",
 ]
 
 NB_VERSION = 4
@@ -348,3 +359,386 @@ def write_notebooks(out: str | os.PathLike, specs: list[str] | None = None) -> l
         path.write_bytes(_notebook_bytes(build_notebook(lesson)))
         paths.append(path)
     return paths
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercises: the markup rules, reading a lesson's exercises, one solution on request
+# ----------------------------------------------------------------------------------------------
+
+GRADE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+TESTS_SUFFIX = "_tests"
+_NBGRADER_KEYS = {"grade", "grade_id", "locked", "points", "schema_version", "solution", "task"}
+
+
+class UnknownExercise(CourseError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a lesson: a solution cell and the locked test cell that grades it.
+
+    ``grade_id`` is the solution cell's nbgrader ``grade_id`` (the exercise's name, e.g.
+    ``running_state``); its test cell is ``<grade_id>_tests`` and carries the ``points``.
+    """
+
+    lesson: Lesson
+    number: int
+    grade_id: str
+    source: str
+    test_id: str
+    points: int
+
+    @property
+    def solution(self) -> str:
+        """The solution cell as the instructor wrote it, without the marker lines."""
+        markers = (BEGIN_SOLUTION, END_SOLUTION)
+        kept = [line for line in self.source.splitlines() if not line.strip().startswith(markers)]
+        return "\n".join(kept).strip("\n") + "\n"
+
+    @property
+    def solution_lines(self) -> list[str]:
+        """The non-blank lines between the markers: the text a student version must not contain."""
+        inside, lines = False, []
+        for line in self.source.splitlines():
+            if line.strip().startswith(BEGIN_SOLUTION):
+                inside = True
+            elif line.strip().startswith(END_SOLUTION):
+                inside = False
+            elif inside and line.strip():
+                lines.append(line.strip())
+        return lines
+
+
+def check_markup(nb: nbformat.NotebookNode, name: str = "notebook") -> list[str]:
+    """Every way ``nb`` breaks the course's exercise rules, one sentence each (empty: all good).
+
+    The rules (nbgrader ``schema_version`` 3):
+
+    * an exercise is a code cell with ``solution: true`` (not ``grade``, not ``locked``) whose
+      ``grade_id`` is a lower-case name, holding one ``### BEGIN SOLUTION`` … ``### END SOLUTION``;
+    * after it, before the next exercise, comes exactly one test cell named ``<grade_id>_tests``:
+      ``grade: true``, ``locked: true``, ``points`` a positive whole number, and a
+      ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS`` block;
+    * ``grade_id``s are unique; markers appear only in the cells that own them; nothing else
+      carries nbgrader metadata except read-only (``locked``) cells.
+    """
+    problems: list[str] = []
+    seen: set[str] = set()
+    open_exercise: str | None = None
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader")
+        src = cell.source
+        has_solution = BEGIN_SOLUTION in src or END_SOLUTION in src
+        has_hidden = BEGIN_HIDDEN in src or END_HIDDEN in src
+        if meta is None:
+            if has_solution:
+                problems.append(
+                    f"{name}, cell {i}: solution markers in a cell with no nbgrader metadata"
+                )
+            if has_hidden:
+                problems.append(
+                    f"{name}, cell {i}: hidden tests in a cell with no nbgrader metadata"
+                )
+            continue
+        gid = meta.get("grade_id")
+        where = f"{name}, cell {i} ({gid})"
+        unknown = sorted(set(meta) - _NBGRADER_KEYS)
+        if unknown:
+            problems.append(f"{where}: unknown nbgrader keys {unknown}")
+        if meta.get("schema_version") != 3:
+            problems.append(
+                f"{where}: schema_version must be 3, got {meta.get('schema_version')!r}"
+            )
+        if not isinstance(gid, str) or not GRADE_ID.match(gid):
+            problems.append(f"{where}: grade_id must be a lower-case name like 'running_state'")
+        elif gid in seen:
+            problems.append(f"{where}: grade_id '{gid}' is used twice")
+        seen.add(str(gid))
+        solution, grade, locked = (bool(meta.get(k)) for k in ("solution", "grade", "locked"))
+        if meta.get("task"):
+            problems.append(f"{where}: task cells are not used by the course (exercises are code)")
+        elif solution and grade:
+            problems.append(
+                f"{where}: a cell that is both solution and grade needs manual grading; the "
+                f"course's exercises are autograded (a solution cell, then a test cell)"
+            )
+        elif solution:
+            if cell.cell_type != "code":
+                problems.append(f"{where}: an exercise must be a code cell")
+            if locked:
+                problems.append(f"{where}: an exercise cannot be locked (the student writes in it)")
+            if not (
+                src.count(BEGIN_SOLUTION) == 1 == src.count(END_SOLUTION)
+                and src.index(BEGIN_SOLUTION) < src.index(END_SOLUTION)
+            ):
+                problems.append(f"{where}: needs one {BEGIN_SOLUTION} … {END_SOLUTION} block")
+            if has_hidden:
+                problems.append(f"{where}: hidden tests belong in the test cell, not the exercise")
+            if open_exercise is not None:
+                problems.append(
+                    f"{where}: exercise '{open_exercise}' has no test cell "
+                    f"'{open_exercise}{TESTS_SUFFIX}' before this next exercise"
+                )
+            open_exercise = gid
+        elif grade:
+            points = meta.get("points")
+            if cell.cell_type != "code":
+                problems.append(f"{where}: a test cell must be a code cell")
+            if not locked:
+                problems.append(f"{where}: a test cell must be locked")
+            if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
+                problems.append(f"{where}: points must be a positive whole number, got {points!r}")
+            if not (
+                src.count(BEGIN_HIDDEN) == 1 == src.count(END_HIDDEN)
+                and src.index(BEGIN_HIDDEN) < src.index(END_HIDDEN)
+            ):
+                problems.append(f"{where}: needs one {BEGIN_HIDDEN} … {END_HIDDEN} block")
+            if has_solution:
+                problems.append(f"{where}: solution markers in a test cell")
+            if open_exercise is None:
+                problems.append(f"{where}: a test cell with no exercise before it")
+            elif gid != open_exercise + TESTS_SUFFIX:
+                problems.append(
+                    f"{where}: the test cell of exercise '{open_exercise}' must be named "
+                    f"'{open_exercise}{TESTS_SUFFIX}'"
+                )
+            open_exercise = None
+        else:
+            if not locked:
+                problems.append(
+                    f"{where}: nbgrader metadata that is not a solution, test or locked cell"
+                )
+            if has_solution or has_hidden:
+                problems.append(f"{where}: markers in a read-only cell")
+    if open_exercise is not None:
+        problems.append(f"{name}: exercise '{open_exercise}' has no test cell after it")
+    return problems
+
+
+def exercises(lesson: Lesson) -> list[Exercise]:
+    """The lesson's exercises in order (empty for a lesson without exercises).
+
+    Raises :class:`CourseError` naming every problem when the markup breaks :func:`check_markup`.
+    """
+    nb = build_notebook(lesson)
+    problems = check_markup(nb, lesson.name)
+    if problems:
+        raise CourseError(
+            f"the exercise markup of {lesson.path.name} is inconsistent:\n  "
+            + "\n  ".join(problems)
+        )
+    found: list[Exercise] = []
+    solution_cell = None
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            solution_cell = cell
+        elif meta.get("grade") and solution_cell is not None:
+            sol = solution_cell.metadata["nbgrader"]["grade_id"]
+            found.append(
+                Exercise(
+                    lesson,
+                    len(found) + 1,
+                    sol,
+                    solution_cell.source,
+                    meta["grade_id"],
+                    meta["points"],
+                )
+            )
+            solution_cell = None
+    return found
+
+
+def find_exercise(lesson: Lesson, spec: str) -> Exercise:
+    """An exercise of ``lesson`` by name (its ``grade_id``, or its test's) or number (``1``, ``2``…).
+
+    An unknown one raises :class:`UnknownExercise` listing the lesson's exercises.
+    """
+    found = exercises(lesson)
+    if not found:
+        with_some = [other.name for other in lessons() if other != lesson and exercises(other)]
+        raise UnknownExercise(
+            f"lesson {lesson.name} has no exercises. Lessons with exercises: "
+            f"{', '.join(with_some) or '(none)'}."
+        )
+    key = spec.strip().lower()
+    for ex in found:
+        if key in (ex.grade_id, ex.test_id) or (key.isdigit() and int(key) == ex.number):
+            return ex
+    names = ", ".join(f"{ex.grade_id} ({ex.number})" for ex in found)
+    raise UnknownExercise(
+        f"lesson {lesson.name} has no exercise '{spec}'. Its exercises are: {names}."
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# An nbgrader course folder for instructors
+# ----------------------------------------------------------------------------------------------
+
+NBGRADER_CONFIG = "nbgrader_config.py"
+ASSIGN_MANIFEST = ".mamba-edu-assign.json"
+NEW_VERSIONS = "mamba-edu-new"  # where the course's newer version of a file you changed goes
+
+_CONFIG_TEMPLATE = """\
+# nbgrader configuration for the course "Mamba from scratch", written by `mamba-edu assign`.
+# It is yours to edit: `mamba-edu assign` never overwrites it once you have changed it (the course's
+# newer version then goes to {new}/{config}). See docs/INSTRUCTORS.md in the course.
+#
+#   nbgrader generate_assignment 00_orientation    # release/: solutions and hidden tests removed
+#   nbgrader autograde 00_orientation              # grade everything under submitted/
+#   nbgrader generate_feedback 00_orientation      # feedback/: one HTML page per student
+#   nbgrader export                                # grades.csv
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = {course_id!r}
+
+# Students' code runs through the course's executor (mamba_edu.grading.GradingExecute): nbgrader's
+# own, plus a memory limit on the grading kernel, a shorter limit for the cells students write,
+# and, when a submission kills its kernel (os._exit, a crash), the cells before keep their scores
+# and the cells after are marked as not run (zero) instead of the whole notebook being discarded.
+from mamba_edu import grading  # noqa: E402
+
+c.Autograde.autograde_preprocessors = grading.autograde_preprocessors()
+c.Execute.timeout = {timeout}  # seconds per cell; the lessons' slowest cells take about a minute
+c.Execute.interrupt_on_timeout = True  # a cell that runs too long is stopped; grading carries on
+c.GradingExecute.solution_timeout = {solution_timeout}  # seconds for a cell students write
+c.GradingExecute.memory_limit_gb = {memory_gb}  # address space of the grading kernel
+
+# A test cell a student deleted is put back and run, so deleting a test cannot skip it.
+c.OverwriteCells.add_missing_cells = True
+# The same stub the course's own student notebooks carry.
+c.ClearSolutions.code_stub = {{"python": {stub!r}}}
+"""
+
+
+def nbgrader_config(
+    course_id: str = "mamba-edu",
+    timeout: int = 300,
+    solution_timeout: int = 60,
+    memory_gb: float = 4,
+) -> str:
+    """The text of the course folder's ``nbgrader_config.py``."""
+    return _CONFIG_TEMPLATE.format(
+        new=NEW_VERSIONS,
+        config=NBGRADER_CONFIG,
+        course_id=course_id,
+        timeout=timeout,
+        solution_timeout=solution_timeout,
+        memory_gb=memory_gb,
+        stub=CODE_STUB,
+    )
+
+
+@dataclass
+class AssignAction:
+    path: str  # relative to the course folder
+    action: str  # "created", "updated", "unchanged", "kept yours"
+    new_version: str | None = None
+
+    def describe(self) -> str:
+        if self.action == "kept yours":
+            return (
+                f"{self.path}: you have changed it, so it was left as it is; the course's version "
+                f"is at {self.new_version}"
+            )
+        return f"{self.path}: {self.action}"
+
+
+def _check_course_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CourseError(f"cannot create the course folder {folder}: {exc.strerror}") from None
+    if not folder.is_dir():
+        raise CourseError(f"the course folder {folder} exists but is not a folder")
+    if not os.access(folder, os.W_OK):
+        raise CourseError(f"cannot write in the course folder {folder}")
+
+
+def assign(
+    course_dir: str | os.PathLike,
+    specs: list[str] | None = None,
+    course_id: str = "mamba-edu",
+) -> list[AssignAction]:
+    """Lay out (or refresh) an nbgrader course folder from the lesson sources; return what was done.
+
+    Writes ``nbgrader_config.py`` and ``source/<lesson>/<lesson>.ipynb`` (the instructor notebook,
+    solutions and hidden tests included) for each chosen lesson that has exercises (all of them by
+    default). A file is replaced only when it is exactly what this command wrote last time (the
+    manifest ``.mamba-edu-assign.json`` records checksums); a file the instructor changed (or one
+    the manifest does not know) is kept, and the course's version goes to
+    ``mamba-edu-new/<same path>`` (outside ``source/``, so nbgrader never picks it up). Anything in
+    the way that is not a file stops the command before anything is written.
+    """
+    folder = Path(course_dir)
+    chosen = find_lessons(specs)
+    assignable = [lesson for lesson in chosen if exercises(lesson)]
+    if specs:
+        without = [lesson.name for lesson in chosen if lesson not in assignable]
+        if without:
+            have = [lesson.name for lesson in lessons() if exercises(lesson)]
+            raise CourseError(
+                f"{', '.join(without)} has no exercises to assign. Lessons with exercises: "
+                f"{', '.join(have) or '(none)'}."
+            )
+    if not assignable:
+        raise CourseError("no lesson has exercises yet, so there is nothing to assign")
+
+    planned: list[tuple[str, bytes]] = [
+        (NBGRADER_CONFIG, nbgrader_config(course_id).encode("utf-8"))
+    ]
+    for lesson in assignable:
+        rel = f"source/{lesson.name}/{lesson.name}.ipynb"
+        planned.append((rel, _notebook_bytes(build_notebook(lesson))))
+
+    _check_course_folder(folder)
+    manifest_path = folder / ASSIGN_MANIFEST
+    manifest: dict[str, str] = {}
+    if manifest_path.exists():
+        try:
+            manifest = {
+                str(k): str(v) for k, v in json.loads(manifest_path.read_text())["written"].items()
+            }
+        except (OSError, ValueError, KeyError, AttributeError):
+            raise CourseError(
+                f"{manifest_path} is damaged. It records which files mamba-edu wrote; move it away "
+                f"and run the command again (every existing file will then be kept as yours)."
+            ) from None
+    for rel, _ in planned:
+        # every folder on the way must be a folder, and the file itself a file (or absent)
+        parts = Path(rel).parts
+        for depth in range(1, len(parts) + 1):
+            path = folder.joinpath(*parts[:depth])
+            want_folder = depth < len(parts)
+            if path.exists() and path.is_dir() != want_folder:
+                raise CourseError(
+                    f"{path} is in the way (a {'folder' if path.is_dir() else 'file'} where the "
+                    f"course needs a {'folder' if want_folder else 'file'}). Nothing was "
+                    f"written: move it away and run the command again."
+                )
+
+    actions: list[AssignAction] = []
+    for rel, data in planned:
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            target.write_bytes(data)
+            manifest[rel] = _sha(data)
+            actions.append(AssignAction(rel, "created"))
+            continue
+        current = target.read_bytes()
+        if current == data:
+            manifest[rel] = _sha(data)
+            actions.append(AssignAction(rel, "unchanged"))
+        elif manifest.get(rel) == _sha(current):
+            target.write_bytes(data)
+            manifest[rel] = _sha(data)
+            actions.append(AssignAction(rel, "updated"))
+        else:
+            new_rel = f"{NEW_VERSIONS}/{rel}"
+            (folder / new_rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / new_rel).write_bytes(data)
+            actions.append(AssignAction(rel, "kept yours", new_rel))
+    manifest_path.write_text(json.dumps({"written": manifest}, indent=1, sort_keys=True) + "\n")
+    return actions

@@ -74,3 +74,46 @@ def test_build_writes_instructor_notebooks(tmp_path):
 def test_usage_error_exits_2():
     out = cli("frobnicate")
     assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_solution_prints_one_exercise():
+    out = cli("solution", "00", "running_state")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("# 00_orientation, exercise 1 of 2: running_state (2 points")
+    assert "def running_state(x, a):" in out.stdout and "state = a * state + x[t]" in out.stdout
+    assert "### BEGIN" not in out.stdout
+    assert "def causal_attention" not in out.stdout  # one exercise, not the lesson
+    assert (
+        cli("solution", "orientation", "2").stdout
+        == cli("solution", "0", "causal_attention").stdout
+    )
+
+
+def test_solution_unknown_exercise_or_lesson_lists_the_valid_ones():
+    out = cli("solution", "00", "scan")
+    assert out.returncode == 2 and out.stdout == ""
+    assert "no exercise 'scan'" in out.stderr
+    assert "running_state (1), causal_attention (2)" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = cli("solution", "99", "x")
+    assert (
+        out.returncode == 2
+        and "unknown lesson '99'" in out.stderr
+        and "00_orientation" in out.stderr
+    )
+
+
+def test_assign_writes_the_course_folder_and_says_what_next(tmp_path):
+    out = cli("assign", "00", "--course", str(tmp_path / "class"))
+    assert out.returncode == 0, out.stderr
+    assert "source/00_orientation/00_orientation.ipynb: created" in out.stdout
+    assert "nbgrader generate_assignment 00_orientation" in out.stdout
+    (tmp_path / "class" / "nbgrader_config.py").write_text("# mine\n")
+    again = cli("assign", "00", "--course", str(tmp_path / "class"))
+    assert again.returncode == 0 and "you have changed it" in again.stdout
+    assert (tmp_path / "class" / "nbgrader_config.py").read_text() == "# mine\n"
+
+
+def test_assign_needs_a_course_folder():
+    out = cli("assign", "00")
+    assert out.returncode == 2 and "--course" in out.stderr

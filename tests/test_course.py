@@ -1,5 +1,6 @@
 """Lesson sources, student notebooks and the learner workspace."""
 
+import copy
 import json
 import re
 
@@ -29,6 +30,7 @@ def test_source_round_trips_through_jupytext(lesson):
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda l: l.name)
 def test_nbgrader_markup_is_consistent(lesson):
     nb = course.build_notebook(lesson)
+    assert course.check_markup(nb, lesson.name) == []
     ids = []
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader")
@@ -46,6 +48,91 @@ def test_nbgrader_markup_is_consistent(lesson):
             assert meta.get("points", 0) > 0 and meta.get("locked"), meta["grade_id"]
             assert course.BEGIN_HIDDEN in cell.source, meta["grade_id"]
     assert len(ids) == len(set(ids)), f"duplicate grade_id in {lesson.name}: {ids}"
+    # every exercise: a solution cell, then its test cell <name>_tests with whole points
+    exs = course.exercises(lesson)
+    assert [i for ex in exs for i in (ex.grade_id, ex.test_id)] == ids
+    for ex in exs:
+        assert ex.test_id == ex.grade_id + "_tests" and isinstance(ex.points, int)
+
+
+def _exercise_nb(solution_meta=None, test_meta=None, solution_src=None, test_src=None):
+    sol = {"grade": False, "grade_id": "f", "locked": False, "schema_version": 3, "solution": True}
+    test = {
+        "grade": True,
+        "grade_id": "f_tests",
+        "locked": True,
+        "points": 2,
+        "schema_version": 3,
+        "solution": False,
+    }
+    cells = [
+        nbformat.v4.new_code_cell(
+            solution_src or "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+        ),
+        nbformat.v4.new_code_cell(
+            test_src or "### BEGIN HIDDEN TESTS\nassert f() == 1\n### END HIDDEN TESTS"
+        ),
+    ]
+    cells[0].metadata["nbgrader"] = {**sol, **(solution_meta or {})}
+    cells[1].metadata["nbgrader"] = {**test, **(test_meta or {})}
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_check_markup_accepts_the_pattern():
+    assert course.check_markup(_exercise_nb()) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"solution_meta": {"schema_version": 2}}, "schema_version must be 3"),
+        ({"solution_meta": {"grade_id": "Bad Name"}}, "lower-case name"),
+        ({"test_meta": {"grade_id": "f_check"}}, "must be named 'f_tests'"),
+        ({"test_meta": {"points": 0}}, "positive whole number"),
+        ({"test_meta": {"points": 1.5}}, "positive whole number"),
+        ({"test_meta": {"locked": False}}, "must be locked"),
+        ({"solution_meta": {"locked": True}}, "cannot be locked"),
+        ({"solution_meta": {"grade": True, "points": 1}}, "needs manual grading"),
+        ({"test_src": "assert f() == 1"}, "HIDDEN TESTS"),
+        ({"solution_src": "def f():\n    return 1"}, "BEGIN SOLUTION"),
+        ({"test_meta": {"grade_id": "f"}}, "used twice"),
+        ({"test_meta": {"color": "red"}}, "unknown nbgrader keys"),
+    ],
+)
+def test_check_markup_names_each_problem(kwargs, message):
+    problems = course.check_markup(_exercise_nb(**kwargs), "lesson")
+    assert any(message in p for p in problems), problems
+
+
+def test_check_markup_wants_a_test_cell_per_exercise():
+    nb = _exercise_nb()
+    del nb.cells[1]
+    assert any("has no test cell" in p for p in course.check_markup(nb))
+    nb = _exercise_nb()
+    nb.cells.insert(0, copy.deepcopy(nb.cells[1]))  # a test before any exercise
+    nb.cells[0].metadata["nbgrader"]["grade_id"] = "g_tests"
+    assert any("no exercise before it" in p for p in course.check_markup(nb))
+
+
+def test_exercises_of_lesson_00():
+    exs = course.exercises(course.find_lessons(["00"])[0])
+    assert [(e.number, e.grade_id, e.test_id, e.points) for e in exs] == [
+        (1, "running_state", "running_state_tests", 2),
+        (2, "causal_attention", "causal_attention_tests", 2),
+    ]
+    assert exs[0].solution.startswith("def running_state(x, a):")
+    assert "### BEGIN" not in exs[0].solution and "state = a * state + x[t]" in exs[0].solution
+    assert "state = a * state + x[t]" in exs[0].solution_lines
+
+
+def test_find_exercise_by_name_number_or_test_and_unknown_lists_them():
+    lesson = course.find_lessons(["00"])[0]
+    for spec in ["causal_attention", "2", "causal_attention_tests", " Causal_Attention "]:
+        assert course.find_exercise(lesson, spec).grade_id == "causal_attention"
+    with pytest.raises(course.UnknownExercise, match=r"no exercise 'nope'.*running_state \(1\)"):
+        course.find_exercise(lesson, "nope")
+    with pytest.raises(course.UnknownExercise, match="no exercise '3'"):
+        course.find_exercise(lesson, "3")
 
 
 def solution_lines(nb):
@@ -196,3 +283,89 @@ def test_readme_lesson_map_lists_every_lesson():
     for stage in course.ROADMAP:
         assert f"| {stage.number} |" in readme
     assert "make lab" in readme and "make test" in readme
+
+
+# --- nbgrader course folder (mamba-edu assign) -------------------------------------------------
+
+
+def test_assign_lays_out_an_nbgrader_course(tmp_path):
+    actions = course.assign(tmp_path / "class")
+    paths = [a.path for a in actions]
+    assert paths[0] == "nbgrader_config.py"
+    assert "source/00_orientation/00_orientation.ipynb" in paths
+    assert {a.action for a in actions} == {"created"}
+    nb = nbformat.read(tmp_path / "class/source/00_orientation/00_orientation.ipynb", as_version=4)
+    assert any(course.BEGIN_SOLUTION in c.source for c in nb.cells)
+    config = (tmp_path / "class/nbgrader_config.py").read_text()
+    assert "c.CourseDirectory.course_id = 'mamba-edu'" in config
+    compile(config, "nbgrader_config.py", "exec")
+    again = course.assign(tmp_path / "class")
+    assert {a.action for a in again} == {"unchanged"}
+
+
+def test_assign_keeps_what_the_instructor_changed(tmp_path):
+    folder = tmp_path / "class"
+    course.assign(folder, ["00"])
+    config = folder / "nbgrader_config.py"
+    config.write_text(config.read_text() + "c.Execute.timeout = 999\n")
+    source = folder / "source/00_orientation/00_orientation.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("points"))
+    cell.metadata["nbgrader"]["points"] = 5
+    nbformat.write(nb, source)
+    mine = {p: p.read_bytes() for p in (config, source)}
+
+    actions = {a.path: a for a in course.assign(folder, ["00"])}
+    for path in mine:
+        rel = str(path.relative_to(folder))
+        assert actions[rel].action == "kept yours" and path.read_bytes() == mine[path]
+        assert actions[rel].new_version == f"mamba-edu-new/{rel}"
+        assert (folder / "mamba-edu-new" / rel).exists()
+        assert "you have changed it" in actions[rel].describe()
+    # the course's version is kept out of source/, where nbgrader would take it for a notebook
+    assert sorted(p.name for p in (folder / "source/00_orientation").iterdir()) == [
+        "00_orientation.ipynb"
+    ]
+
+
+def test_assign_refreshes_its_own_untouched_files(tmp_path):
+    folder = tmp_path / "class"
+    course.assign(folder, ["00"])
+    config = folder / "nbgrader_config.py"
+    old = b"# an older course version\n"
+    config.write_bytes(old)
+    manifest = json.loads((folder / course.ASSIGN_MANIFEST).read_text())
+    manifest["written"]["nbgrader_config.py"] = course._sha(old)
+    (folder / course.ASSIGN_MANIFEST).write_text(json.dumps(manifest))
+    actions = {a.path: a.action for a in course.assign(folder, ["00"])}
+    assert actions["nbgrader_config.py"] == "updated"
+    assert config.read_text() == course.nbgrader_config()
+
+
+def test_assign_existing_file_without_manifest_is_kept(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "nbgrader_config.py").write_text("c = get_config()\n")
+    actions = {a.path: a.action for a in course.assign(folder, ["00"])}
+    assert actions["nbgrader_config.py"] == "kept yours"
+    assert (folder / "nbgrader_config.py").read_text() == "c = get_config()\n"
+
+
+def test_assign_stops_before_writing_when_something_is_in_the_way(tmp_path):
+    folder = tmp_path / "class"
+    (folder / "source").mkdir(parents=True)
+    (folder / "source/00_orientation").write_text("a file where a folder should be")
+    with pytest.raises(course.CourseError, match="is in the way.*Nothing was written"):
+        course.assign(folder, ["00"])
+    assert sorted(p.name for p in folder.rglob("*")) == ["00_orientation", "source"]
+
+
+def test_assign_damaged_manifest_and_unknown_lesson(tmp_path):
+    folder = tmp_path / "class"
+    course.assign(folder, ["00"])
+    (folder / course.ASSIGN_MANIFEST).write_text("{broken")
+    with pytest.raises(course.CourseError, match="damaged"):
+        course.assign(folder, ["00"])
+    with pytest.raises(course.UnknownLesson, match="unknown lesson '42'"):
+        course.assign(tmp_path / "other", ["42"])
+    assert not (tmp_path / "other").exists()
