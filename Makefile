@@ -28,8 +28,13 @@ $(VENV)/.installed-core: pyproject.toml | $(PY)
 	@touch $@
 
 # The test extra, and the instructor extra (nbgrader): the grading workflow is tested too.
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-core
+$(VENV)/.installed-test: pyproject.toml Makefile $(VENV)/.installed-core
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,instructor]'
+	@# nbgrader is used from the command line only: keep its Jupyter extensions out of `make lab`.
+	for e in formgrader validate_assignment assignment_list course_list; do \
+		$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e \
+			> /dev/null || exit 1; done
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader > /dev/null
 	@touch $@
 
 install: $(VENV)/.installed-core
