@@ -597,10 +597,17 @@ c.CourseDirectory.course_id = {course_id!r}
 # own, plus a memory limit on the grading kernel, a shorter limit for the cells students write,
 # and, when a submission kills its kernel (os._exit, a crash), the cells before keep their scores
 # and the cells after are marked as not run (zero) instead of the whole notebook being discarded.
-from mamba_edu import grading  # noqa: E402
+# nbgrader only logs an error in this file and grades on without it, so stop loudly instead.
+try:
+    from mamba_edu import grading
 
-c.Autograde.autograde_preprocessors = grading.autograde_preprocessors()
-c.Execute.timeout = {timeout}  # seconds per cell; the lessons' slowest cells take about a minute
+    c.Autograde.autograde_preprocessors = grading.autograde_preprocessors()
+except Exception as exc:
+    raise SystemExit(
+        f"nbgrader_config.py: cannot use mamba_edu.grading ({{exc}}). Run nbgrader in the "
+        f"course's environment (source .venv/bin/activate) so that grading keeps its limits."
+    ) from None
+c.Execute.timeout = {timeout}  # seconds per cell: keep it above the slowest cell of the lessons
 c.Execute.interrupt_on_timeout = True  # a cell that runs too long is stopped; grading carries on
 c.GradingExecute.solution_timeout = {solution_timeout}  # seconds for a cell students write
 c.GradingExecute.memory_limit_gb = {memory_gb}  # address space of the grading kernel

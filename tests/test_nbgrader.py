@@ -80,6 +80,21 @@ def test_the_course_config_loads_and_installs_the_grading_executor(tmp_path):
     assert config.ClearSolutions.code_stub == {"python": course.CODE_STUB}
 
 
+def test_the_course_config_stops_loudly_without_the_course(tmp_path):
+    # nbgrader logs a failing config file and grades on without it (no limits): the config must
+    # end the command instead
+    (tmp_path / course.NBGRADER_CONFIG).write_text(course.nbgrader_config())
+    code = (
+        "import sys\n"
+        "sys.modules['mamba_edu.grading'] = None  # as if the course were not installed\n"
+        "from traitlets.config.loader import PyFileConfigLoader\n"
+        f"PyFileConfigLoader({course.NBGRADER_CONFIG!r}, path={str(tmp_path)!r}).load_config()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "cannot use mamba_edu.grading" in out.stderr and "course's environment" in out.stderr
+
+
 def test_grading_executor_limits_memory_and_time_and_survives_a_dead_kernel():
     from mamba_edu.grading import GradingExecute
 
@@ -207,7 +222,7 @@ SABOTAGES = [
     (infinite_loop, 0),
     (huge_allocation, 0),
     (deleted_test, "full"),
-    (kernel_exit, 0),  # last: the exercises after it in its notebook are not run
+    (kernel_exit, 0),  # last: placed before the last exercise of the last hostile notebook
 ]
 
 
@@ -233,21 +248,22 @@ def make_class(lesson, release) -> list[Student]:
         Student("untouched", copy.deepcopy(release), zero),
         Student("renamed", copy.deepcopy(solved), zero, filename=f"{lesson.name} (1).ipynb"),
     ]
+    # One sabotage per (notebook, exercise) slot, in order; os._exit always goes before the last
+    # exercise of the last notebook, so the exercises before it show their scores are kept.
     n_hostile = math.ceil(len(SABOTAGES) / len(exs))
+    slots = [(j, i) for j in range(n_hostile) for i in range(len(exs))]
+    plan = dict(zip(slots[: len(SABOTAGES) - 1], SABOTAGES[:-1], strict=True))
+    plan[slots[-1]] = SABOTAGES[-1]
     for j in range(n_hostile):
         nb = copy.deepcopy(solved)
-        expected, sabotaged, stopped = dict(full), {}, False
+        expected, sabotaged = dict(full), {}
         # cells are found by grade_id, so inserting or deleting one does not upset the others
         for i, ex in enumerate(exs):
-            k = j * len(exs) + i
-            if stopped:
-                expected[ex.test_id] = 0.0
-            elif k < len(SABOTAGES):
-                sabotage, score = SABOTAGES[k]
+            if (j, i) in plan:
+                sabotage, score = plan[(j, i)]
                 sabotage(nb, ex)
                 sabotaged[ex.grade_id] = sabotage.__name__
                 expected[ex.test_id] = float(ex.points) if score == "full" else 0.0
-                stopped = sabotage is kernel_exit
         students.append(Student(f"hostile-{j}", nb, expected, sabotaged=sabotaged))
     return students
 
@@ -373,6 +389,9 @@ def test_autograde_finishes_and_reports_only_the_renamed_file(graded):
     for s in graded.students:
         if s.name != "renamed":
             assert (graded.folder / "autograded" / s.name / graded.lesson.name).is_dir(), s.name
+    # the hostile students were graded before the honest ones, in the same run
+    order = re.findall(r"Creating/updating student with ID '([^']+)'", log)
+    assert order.index("hostile-0") < order.index("solutions") < order.index("untouched"), order
 
 
 def test_solutions_get_full_marks(graded):
