@@ -22,8 +22,6 @@ This module imports nbgrader, which is installed with the ``instructor`` extra
 
 from __future__ import annotations
 
-import resource
-
 from nbclient.exceptions import DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
@@ -36,19 +34,29 @@ __all__ = ["GradingExecute", "autograde_preprocessors", "limit_memory"]
 GIB = 2**30
 
 
+def _limit_code(gb: float) -> str:
+    """One line of Python that limits the process running it to ``gb`` GiB of address space.
+
+    Run by the grading kernel as it starts (a line of code rather than an import of this module,
+    which would load nbgrader into every kernel), and by :func:`limit_memory`.
+    """
+    n = int(gb * GIB)
+    return (
+        "import resource as _r; _h = _r.getrlimit(_r.RLIMIT_AS)[1]; "
+        f"_n = {n} if _h == _r.RLIM_INFINITY else min({n}, _h); "
+        "_r.setrlimit(_r.RLIMIT_AS, (_n, _n)); del _r, _h, _n"
+    )
+
+
 def limit_memory(gb: float) -> None:
     """Limit this process (and what it starts) to ``gb`` GiB of address space, for good.
 
     Both the soft and the hard limit are lowered, so code running later in the process cannot
     raise them again (only the superuser can). A limit that is already lower is kept.
     """
-    if gb <= 0:
+    if not gb > 0:
         raise ValueError(f"expected a memory limit in GiB > 0, got {gb}")
-    limit = int(gb * GIB)
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    exec(_limit_code(gb), {})  # the very line the grading kernel runs
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -88,10 +96,7 @@ class GradingExecute(Execute):
     async def async_start_new_kernel(self, **kwargs):
         before = list(self.extra_arguments)
         if self.memory_limit_gb:
-            line = (
-                "import mamba_edu.grading as _g; "
-                f"_g.limit_memory({float(self.memory_limit_gb)!r}); del _g"
-            )
+            line = _limit_code(float(self.memory_limit_gb))
             self.extra_arguments = [*before, f"--IPKernelApp.exec_lines={line}"]
         try:
             return await super().async_start_new_kernel(**kwargs)
