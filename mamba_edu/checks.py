@@ -458,3 +458,105 @@ def check_causal_attention(
         timeout=timeout,
         quiet=quiet,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 05 — state-space models
+# ----------------------------------------------------------------------------------------------
+
+
+def _complex_normal(rng, shape):
+    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+
+
+def check_zoh(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 05, exercise 1: ``fn(lam, B, dt)`` → (Ā, B̄) by zero-order hold for a diagonal A.
+
+    lam and B have shape (N,), complex; compared with ``ssm.discretize(lam, B, dt, "zoh")``.
+    """
+    from mamba_edu import ssm
+
+    def reference(lam, B, dt):
+        return ssm.discretize(lam, B, dt, "zoh")
+
+    def make(rng, shape):
+        (N,) = shape
+        lam = -rng.uniform(0.1, 2, N) + 1j * rng.uniform(-5, 5, N)
+        return lam, _complex_normal(rng, N), float(rng.uniform(0.01, 0.5))
+
+    cases = random_cases(make, [(4,), (1,), (16,)])
+    cases += [
+        Case("S4D-Lin eigenvalues, dt = 0.1", (ssm.s4d_lin(8), np.ones(8, dtype=complex), 0.1)),
+        Case(
+            "real eigenvalues, tiny dt = 1e-4",
+            (ssm.s4d_real(4).astype(complex), np.ones(4, dtype=complex), 1e-4),
+        ),
+    ]
+    return check_function(
+        fn, reference, cases, exercise="zoh", rtol=1e-9, atol=1e-12, timeout=timeout, quiet=quiet
+    )
+
+
+def check_vandermonde_kernel(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 05, exercise 2: ``fn(Ab, Bb, C, L)`` → K of shape (L,), K_l = Σ_n C_n B̄_n Ā_n^l.
+
+    Compared with :func:`mamba_edu.ssm.ssm_kernel` (diagonal Ā).
+    """
+    from mamba_edu import ssm
+
+    def make(rng, shape):
+        N, L = shape
+        Ab = rng.uniform(0.5, 0.99, N) * np.exp(1j * rng.uniform(-np.pi, np.pi, N))
+        return Ab, _complex_normal(rng, N), _complex_normal(rng, N), L
+
+    cases = random_cases(make, [(4, 16), (1, 5), (8, 33)])
+    cases += [
+        Case("L = 1 (the kernel is C·B̄)", make(_rng(11), (3, 1))),
+        Case(
+            "Ā = 0 (only the first tap survives)",
+            (np.zeros(3, dtype=complex), np.ones(3, dtype=complex), np.ones(3, dtype=complex), 4),
+        ),
+    ]
+    return check_function(
+        fn,
+        ssm.ssm_kernel,
+        cases,
+        exercise="vandermonde_kernel",
+        rtol=1e-9,
+        atol=1e-12,
+        timeout=timeout,
+        quiet=quiet,
+    )
+
+
+def check_fft_causal_conv(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 05, exercise 3: ``fn(u, K)`` → the causal convolution y_k = Σ_{j≤k} K_j u_{k−j} via the FFT.
+
+    u and K have shape (L,), real. Compared with :func:`mamba_edu.ssm.causal_conv` (the direct sum),
+    so a circular convolution (FFT without zero-padding) is caught.
+    """
+    from mamba_edu import ssm
+
+    def make(rng, shape):
+        (L,) = shape
+        return rng.standard_normal(L), rng.standard_normal(L) * 0.9 ** np.arange(L)
+
+    cases = random_cases(make, [(16,), (7,), (100,)])
+    cases += [
+        Case("L = 1", (np.array([2.0]), np.array([3.0]))),
+        Case("an impulse gives back K", (np.eye(1, 9, 0)[0], np.arange(1.0, 10.0))),
+    ]
+    return check_function(
+        fn,
+        ssm.causal_conv,
+        cases,
+        exercise="fft_causal_conv",
+        rtol=1e-8,
+        atol=1e-10,
+        timeout=timeout,
+        quiet=quiet,
+    )

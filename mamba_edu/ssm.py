@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+from numpy.polynomial import legendre
 
 __all__ = [
     "discretize",
     "hippo_legs",
+    "hippo_legs_online",
+    "legendre_reconstruct",
     "s4d_real",
     "s4d_lin",
     "s4d_inv",
@@ -104,6 +107,42 @@ def hippo_legs(N: int):
     r = np.sqrt(2 * n + 1)
     A = -np.tril(np.outer(r, r), k=-1) - np.diag(n + 1.0)
     return A, r.copy()
+
+
+def hippo_legs_online(f, N: int) -> np.ndarray:
+    """Compress the history of a sampled signal f_1 … f_L into N Legendre coefficients, online.
+
+    HiPPO-LegS is the time-varying ODE c'(t) = A c(t)/t + B f(t)/t (A, B from :func:`hippo_legs`);
+    its bilinear discretization at step k (t = kΔ, so Δ cancels: LegS has no timescale) is
+
+        c_k = (I − A/(2k))⁻¹ [(I + A/(2k)) c_{k−1} + B f_k / k].
+
+    Returns c of shape (L, N): row k summarizes f_1 … f_k, all of it, at every k.
+    """
+    f = np.asarray(f, dtype=np.float64)
+    if f.ndim != 1 or f.shape[0] < 1:
+        raise ValueError(f"expected a signal f of shape (L,) with L >= 1, got {f.shape}")
+    A, B = hippo_legs(N)
+    eye = np.eye(N)
+    c = np.zeros(N)
+    out = np.empty((f.shape[0], N))
+    for k, fk in enumerate(f, start=1):
+        left = eye - A / (2 * k)  # lower triangular: a triangular solve is enough
+        c = scipy.linalg.solve_triangular(left, (eye + A / (2 * k)) @ c + B * fk / k, lower=True)
+        out[k - 1] = c
+    return out
+
+
+def legendre_reconstruct(c, M: int) -> np.ndarray:
+    """The history the coefficients c (N,) describe, at M evenly spaced points from oldest to newest.
+
+    f(s) ≈ Σ_n c_n √(2n+1) P_n(2s/t − 1) for 0 ≤ s ≤ t (P_n: Legendre polynomials).
+    """
+    c = np.asarray(c, dtype=np.float64)
+    if c.ndim != 1:
+        raise ValueError(f"expected coefficients c of shape (N,), got {c.shape}")
+    x = np.linspace(-1.0, 1.0, M)
+    return legendre.legval(x, c * np.sqrt(2 * np.arange(c.shape[0]) + 1))
 
 
 def s4d_real(N: int) -> np.ndarray:

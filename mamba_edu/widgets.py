@@ -121,3 +121,64 @@ def memory_explorer(a: float = 0.8, kind: str = "impulse", L: int = 80) -> Inter
         "input": W.Dropdown(options=["impulse", "step", "noise"], value=kind, description="input"),
     }
     return interactive_figure(controls, draw)
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 05 — how much of a signal's history does a HiPPO state remember?
+# ----------------------------------------------------------------------------------------------
+
+HIPPO_SIGNALS = ("two sines", "square wave", "chirp", "noise")
+
+
+def _hippo_signal(kind: str, t: np.ndarray) -> np.ndarray:
+    if kind == "two sines":
+        return np.sin(2 * np.pi * 3 * t) + 0.5 * np.cos(2 * np.pi * 7 * t)
+    if kind == "square wave":
+        return np.sign(np.sin(2 * np.pi * 4 * t + 0.1))
+    if kind == "chirp":
+        return np.sin(2 * np.pi * (2 + 10 * t) * t)
+    if kind == "noise":
+        rng = np.random.default_rng(0)
+        return np.convolve(rng.standard_normal(t.size), np.ones(15) / np.sqrt(15), mode="same")
+    raise ValueError(f"expected a signal in {HIPPO_SIGNALS}, got {kind!r}")
+
+
+def hippo_explorer(
+    N: int = 16, samples: int = 1000, signal: str = "two sines"
+) -> InteractiveFigure:
+    """Lesson 05 widget: HiPPO-LegS compresses a whole history into N numbers; how well?
+
+    Controls: ``N`` (state size), ``samples`` (how many steps the unit interval is sampled with, i.e.
+    Δ = 1/samples), ``signal``. Axes 0: the signal (line 0) and its reconstruction from the final
+    state (line 1); the title gives the RMS error.
+    """
+    from mamba_edu import ssm
+
+    _hippo_signal(signal, np.linspace(0, 1, 4))
+
+    def draw(fig: Figure, N: int, samples: int, signal: str) -> None:
+        t = np.linspace(0, 1, samples)
+        f = _hippo_signal(signal, t)
+        c = ssm.hippo_legs_online(f, N)[-1]
+        rec = ssm.legendre_reconstruct(c, samples)
+        err = float(np.sqrt(np.mean((rec - f) ** 2)))
+        ax = fig.add_subplot()
+        ax.plot(t, f, color="0.55", lw=1, label="signal f")
+        ax.plot(t, rec, color="C3", lw=2, label=f"from the {N} numbers of the state")
+        ax.set_xlabel("time (the state is read at the end, t = 1)")
+        ax.set_title(f"N = {N}, Δ = 1/{samples}: RMS reconstruction error {err:.3f}")
+        ax.legend(loc="lower left", fontsize=8)
+
+    controls = {
+        "N": W.IntSlider(
+            value=N, min=2, max=64, step=2, description="state N", continuous_update=False
+        ),
+        "samples": W.SelectionSlider(
+            options=[100, 250, 500, 1000, 2000],
+            value=samples,
+            description="1/Δ",
+            continuous_update=False,
+        ),
+        "signal": W.Dropdown(options=list(HIPPO_SIGNALS), value=signal, description="signal"),
+    }
+    return interactive_figure(controls, draw)

@@ -216,3 +216,38 @@ def test_check_causal_attention_finds_missing_max_subtraction():
 @pytest.mark.parametrize("bad", [lambda *a: 1 / 0, lambda *a: "text"])
 def test_attention_check_survives_bad_functions(bad):
     assert not checks.check_causal_attention(bad, quiet=True)
+
+
+# Lesson 05 checks: accept the reference, reject typical mistakes with a message naming what differs.
+
+
+def test_check_zoh():
+    from mamba_edu import ssm
+
+    assert checks.check_zoh(lambda lam, B, dt: ssm.discretize(lam, B, dt, "zoh"), quiet=True)
+    euler_b = checks.check_zoh(lambda lam, B, dt: (np.exp(dt * lam), dt * B), quiet=True)
+    assert not euler_b and "your output[1] differs" in euler_b.message
+
+
+def test_check_vandermonde_kernel():
+    from mamba_edu import ssm
+
+    assert checks.check_vandermonde_kernel(ssm.ssm_kernel, quiet=True)
+
+    def starts_at_power_one(Ab, Bb, C, L):
+        return (C * Bb) @ (Ab[:, None] ** np.arange(1, L + 1)[None, :])
+
+    result = checks.check_vandermonde_kernel(starts_at_power_one, quiet=True)
+    assert not result and "index (0,)" in result.message
+
+
+def test_check_fft_causal_conv_catches_circular_convolution():
+    from mamba_edu import ssm
+
+    assert checks.check_fft_causal_conv(ssm.fft_conv, quiet=True)
+
+    def circular(u, K):
+        return np.fft.irfft(np.fft.rfft(u) * np.fft.rfft(K), n=u.shape[0])
+
+    result = checks.check_fft_causal_conv(circular, quiet=True)
+    assert not result and "differs at index" in result.message

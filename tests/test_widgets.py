@@ -59,3 +59,30 @@ def test_memory_explorer_step_input_settles_at_geometric_sum():
 def test_memory_explorer_rejects_unknown_input():
     with pytest.raises(ValueError, match="impulse"):
         widgets.memory_explorer(kind="square")
+
+
+def test_hippo_explorer_larger_state_reconstructs_better():
+    ex = widgets.hippo_explorer(N=4, samples=1000)
+    errors = []
+    for N in (4, 16, 32):
+        ex.controls["N"].value = N
+        f, rec = ex.line_data()
+        errors.append(np.sqrt(np.mean((f - rec) ** 2)))
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.05
+
+
+def test_hippo_explorer_finer_sampling_helps_a_large_state():
+    ex = widgets.hippo_explorer(N=64, samples=250)
+    coarse = np.sqrt(np.mean(np.subtract(*ex.line_data()) ** 2))
+    ex.controls["samples"].value = 2000
+    fine = np.sqrt(np.mean(np.subtract(*ex.line_data()) ** 2))
+    assert fine < coarse / 3
+    before = ex.image.value
+    ex.controls["signal"].value = "square wave"
+    assert ex.image.value != before and "RMS reconstruction error" in ex.figure.axes[0].get_title()
+
+
+def test_hippo_explorer_rejects_unknown_signal():
+    with pytest.raises(ValueError, match="two sines"):
+        widgets.hippo_explorer(signal="sawtooth")
