@@ -77,3 +77,80 @@ def test_bad_input():
         lru.ring_init(4, 0.9, 0.5)
     with pytest.raises(ValueError, match=r"u of shape \(L, H\) = \(L, 3\)"):
         lru.lru_forward(lru.init_lru(3, 2, rng=0), np.ones((5, 2)))
+
+
+# --- PyTorch layers ---------------------------------------------------------------------------
+
+import torch  # noqa: E402
+
+from mamba_edu import scan  # noqa: E402
+
+
+@pytest.mark.parametrize("L", [1, 5, 64, 100])
+def test_diagonal_scan_matches_the_numpy_loop(L):
+    rng = np.random.default_rng(L)
+    lam = rng.uniform(0.3, 0.99, 6) * np.exp(1j * rng.uniform(-3, 3, 6))
+    x = rng.standard_normal((2, L, 6)) + 1j * rng.standard_normal((2, L, 6))
+    got = lru.diagonal_scan(torch.tensor(lam), torch.tensor(x)).numpy()
+    want = scan.sequential_scan(
+        np.broadcast_to(lam[None, :, None], (2, 6, L)), x.transpose(0, 2, 1)
+    )
+    np.testing.assert_allclose(got, want.transpose(0, 2, 1), rtol=1e-10, atol=1e-12)
+
+
+def test_diagonal_scan_gradients_match_autograd_of_the_loop():
+    rng = np.random.default_rng(0)
+    lam_np = rng.uniform(0.5, 0.95, 3) * np.exp(1j * rng.uniform(-1, 1, 3))
+    x_np = rng.standard_normal((1, 9, 3)) + 1j * rng.standard_normal((1, 9, 3))
+
+    def loop(lam, x):
+        h, out = torch.zeros(3, dtype=torch.complex128), []
+        for t in range(x.shape[1]):
+            h = lam * h + x[0, t]
+            out.append(h)
+        return torch.stack(out)[None]
+
+    grads = []
+    for f in (lru.diagonal_scan, loop):
+        lam = torch.tensor(lam_np, requires_grad=True)
+        x = torch.tensor(x_np, requires_grad=True)
+        f(lam, x).abs().pow(2).sum().backward()
+        grads.append((lam.grad.numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-10)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("gamma", [True, False])
+def test_torch_layer_matches_numpy_reference(gamma):
+    layer = lru.LRULayer(3, 5, r_min=0.5, r_max=0.95, gamma=gamma, seed=7).double()
+    params = lru.init_lru(3, 5, 0.5, 0.95, rng=7)
+    u = np.random.default_rng(1).standard_normal((1, 20, 3))
+    with torch.no_grad():
+        got = layer(torch.tensor(u)).numpy()[0]
+    # the layer keeps float32 parameters' precision, cast to float64 here
+    np.testing.assert_allclose(
+        got, lru.lru_forward(params, u[0], normalize=gamma), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_re_im_layer_can_leave_the_unit_circle_but_exp_cannot():
+    free = lru.LRULayer(2, 4, parametrization="re_im", seed=0)
+    with torch.no_grad():
+        free.lam_re += 1.0
+    assert free.eigenvalues().abs().max() > 1
+    stable = lru.LRULayer(2, 4, parametrization="exp", seed=0)
+    with torch.no_grad():
+        stable.nu_log -= 30.0
+    assert stable.eigenvalues().abs().max() <= 1
+
+
+def test_ladder_models_and_errors():
+    for _, rung in lru.LADDER:
+        model = lru.ladder_model(rung, 8, 8, 4, vocab=10)
+        assert model(torch.zeros(2, 5, dtype=torch.long)).shape == (2, 4)
+    with pytest.raises(ValueError, match="parametrization 'exp' or 're_im'"):
+        lru.LRULayer(2, 2, parametrization="polar")
+    with pytest.raises(ValueError, match=r"lam \(N,\) and x \(B, L, N\)"):
+        lru.diagonal_scan(
+            torch.ones(3, dtype=torch.complex64), torch.ones(2, 4, 2, dtype=torch.complex64)
+        )
