@@ -385,7 +385,7 @@ def _main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ladder")
     p.add_argument("--L", type=int, default=256)
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=200)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default="data/lru_ladder.json")
     args = parser.parse_args(argv)

@@ -205,7 +205,7 @@ for _, r_max, predicted, measured, with_gamma in rows:
 # memory, `tasks.recall_first_token`: a sequence starts with one of 8 class tokens, then $L - 1$ random
 # distractor tokens follow, and the model, read out at the last step, must name the first token
 # (chance: 12.5%). Every rung has the same size ($H = N = 32$), the same training budget (AdamW,
-# learning rate $3 \cdot 10^{-3}$, batch 64) and the same seed; each recurrent layer is followed by a
+# learning rate $10^{-2}$, batch 64) and the same seed; each recurrent layer is followed by a
 # LayerNorm and a small MLP. The rungs:
 #
 # 1. **tanh RNN** (PyTorch's `nn.RNN`);
@@ -238,10 +238,10 @@ print(f"tanh RNN {tanh_accuracy:.3f} vs LRU {lru_accuracy:.3f}")
 assert lru_accuracy > tanh_accuracy + 0.3
 
 # %% [markdown]
-# The longer version, $L = 256$, 300 steps, three seeds, takes too long to run inside a lesson. It was
+# The longer version, $L = 256$, 200 steps, three seeds, takes too long to run inside a lesson. It was
 # produced by a command in this repository, and its results are read from `data/`:
 #
-#     python -m mamba_edu.lru ladder --L 256 --steps 300 --seeds 0 1 2 --out data/lru_ladder.json
+#     python -m mamba_edu.lru ladder --L 256 --steps 200 --seeds 0 1 2 --out data/lru_ladder.json
 
 # %%
 record = json.loads((Path(lru.__file__).resolve().parent.parent / "data" / "lru_ladder.json").read_text())

@@ -129,7 +129,7 @@ def test_torch_layer_matches_numpy_reference(gamma):
         got = layer(torch.tensor(u)).numpy()[0]
     # the layer keeps float32 parameters' precision, cast to float64 here
     np.testing.assert_allclose(
-        got, lru.lru_forward(params, u[0], normalize=gamma), rtol=1e-5, atol=1e-6
+        got, lru.lru_forward(params, u[0], normalize=gamma), rtol=1e-4, atol=1e-5
     )
 
 
