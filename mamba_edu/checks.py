@@ -662,7 +662,7 @@ def check_gamma(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> 
         return np.sqrt(1 - np.abs(lam) ** 2)
 
     def make(rng, shape):
-        return rng.uniform(0, 0.999, shape) * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
+        return (rng.uniform(0, 0.999, shape) * np.exp(1j * rng.uniform(-np.pi, np.pi, shape)),)
 
     cases = random_cases(make, [(8,), (1,), (100,)])
     cases += [

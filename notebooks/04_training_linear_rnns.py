@@ -57,6 +57,7 @@ print("Measurements in this notebook are taken on:", bench.machine_summary())
 # Write `lru_eigenvalues(nu_log, theta_log)`: both real arrays of shape `(N,)`; return the complex
 # $\lambda$ of shape `(N,)`.
 
+
 # %% nbgrader={"grade": false, "grade_id": "lru_eigenvalues", "locked": false, "schema_version": 3, "solution": true}
 def lru_eigenvalues(nu_log, theta_log):
     """lambda = exp(-exp(nu_log) + 1j * exp(theta_log)). nu_log, theta_log: (N,) -> (N,) complex."""
@@ -102,6 +103,7 @@ assert np.all(np.abs(lru.eigenvalues(*wild)) < 1)
 # Write `ring_init(N, r_min, r_max, max_phase, rng)` returning `(nu_log, theta_log)`, each `(N,)`;
 # draw the uniforms with `rng.uniform(size=N)`. The self-check cannot compare random numbers value for
 # value, so it tests the *distribution* of 20,000 samples with Kolmogorov–Smirnov tests.
+
 
 # %% nbgrader={"grade": false, "grade_id": "ring_init", "locked": false, "schema_version": 3, "solution": true}
 def ring_init(N, r_min, r_max, max_phase, rng):
@@ -152,6 +154,7 @@ ring
 #
 # Write `gamma(lam)` for complex `lam` of shape `(N,)`.
 
+
 # %% nbgrader={"grade": false, "grade_id": "gamma", "locked": false, "schema_version": 3, "solution": true}
 def gamma(lam):
     """The LRU normalization sqrt(1 - |lambda|^2). lam: (N,) complex -> (N,) real."""
@@ -190,8 +193,10 @@ for r_min, r_max in [(0.0, 0.9), (0.9, 0.99), (0.99, 0.999)]:
     rows.append((r_min, r_max, predicted, measured, np.mean(np.abs(x_gamma[1000:]) ** 2) / bu2))
 print("ring            Prop. 3    measured without γ    measured with γ")
 for r_min, r_max, predicted, measured, with_gamma in rows:
-    print(f"[{r_min:.2f}, {r_max:.3f}]   {predicted:8.2f}   {measured:12.2f}           {with_gamma:8.3f}")
-for _, r_max, predicted, measured, with_gamma in rows:
+    print(
+        f"[{r_min:.2f}, {r_max:.3f}]   {predicted:8.2f}   {measured:12.2f}           {with_gamma:8.3f}"
+    )
+for *_, predicted, measured, with_gamma in rows:
     assert abs(measured - predicted) < 0.1 * predicted, "Proposition 3 should hold within 10%"
     assert abs(with_gamma - 1) < 0.1, "with γ the state keeps the size of its input"
 
@@ -221,7 +226,9 @@ for _, r_max, predicted, measured, with_gamma in rows:
 
 # %%
 live = lru.run_ladder(L=64, steps=150, seeds=(0,))
-print(f"{'rung':<28} {'test accuracy':>13} {'max |λ| seen':>13} {'seconds':>8}   (L = 64, 150 steps, seed 0, this machine)")
+print(
+    f"{'rung':<28} {'test accuracy':>13} {'max |λ| seen':>13} {'seconds':>8}   (L = 64, 150 steps, seed 0, this machine)"
+)
 for row in live:
     accuracy = "diverged" if row["diverged"] else f"{row['accuracy']:.3f}"
     max_lam = f"{row['max_abs_lambda']:.4f}" if row["max_abs_lambda"] else "-"
@@ -244,9 +251,13 @@ assert lru_accuracy > tanh_accuracy + 0.3
 #     python -m mamba_edu.lru ladder --L 256 --steps 200 --seeds 0 1 2 --out data/lru_ladder.json
 
 # %%
-record = json.loads((Path(lru.__file__).resolve().parent.parent / "data" / "lru_ladder.json").read_text())
+record = json.loads(
+    (Path(lru.__file__).resolve().parent.parent / "data" / "lru_ladder.json").read_text()
+)
 print(f"{record['task']}; {record['command']}")
-print(f"measured on {record['measured_on']}, torch {record['torch']}, {record['total_seconds']:.0f} s in all")
+print(
+    f"measured on {record['measured_on']}, torch {record['torch']}, {record['total_seconds']:.0f} s in all"
+)
 print(f"{'rung':<28} {'mean accuracy':>13}   per seed")
 for row in record["rows"]:
     flag = "  (diverged in some seed)" if row["diverged"] else ""
@@ -278,14 +289,22 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 (x_train, y_train), (x_test, y_test) = tasks.digits_pixels(seed=0)
-baseline = LogisticRegression(max_iter=2000).fit(x_train[:, :, 0], y_train).score(x_test[:, :, 0], y_test)
+baseline = (
+    LogisticRegression(max_iter=2000).fit(x_train[:, :, 0], y_train).score(x_test[:, :, 0], y_test)
+)
 torch.set_num_threads(1)
 torch.manual_seed(0)
-model = lru.SequenceClassifier(lru.LRULayer(32, 64, r_min=0.5, r_max=0.99, seed=0), 32, 10, features=1)
-result = train.train_classifier(model, (x_train, y_train), (x_test, y_test), steps=300, lr=3e-3, progress="LRU on digits")
+model = lru.SequenceClassifier(
+    lru.LRULayer(32, 64, r_min=0.5, r_max=0.99, seed=0), 32, 10, features=1
+)
+result = train.train_classifier(
+    model, (x_train, y_train), (x_test, y_test), steps=300, lr=3e-3, progress="LRU on digits"
+)
 print(f"{len(y_train)} training / {len(y_test)} test digits")
 print(f"logistic regression on all 64 pixels: {baseline:.3f}")
-print(f"LRU reading one pixel per step:       {result.accuracy:.3f}  ({result.seconds:.1f} s of training on this machine)")
+print(
+    f"LRU reading one pixel per step:       {result.accuracy:.3f}  ({result.seconds:.1f} s of training on this machine)"
+)
 assert result.accuracy > 0.5, "the LRU should learn digits far above chance (10%)"
 
 # %% [markdown]
