@@ -173,9 +173,9 @@ def scan_forward(
     _check(a, b, h0)
     shape = a.shape
     L = shape[-1]
-    a2 = a.detach().contiguous().reshape(-1, L)
-    b2 = b.detach().contiguous().reshape(-1, L)
-    M = a2.shape[0]
+    M = shape[:-1].numel()
+    a2 = a.detach().contiguous().reshape(M, L)
+    b2 = b.detach().contiguous().reshape(M, L)
     h = torch.empty_like(a2)
     if M == 0 or L == 0:
         return h.reshape(shape)
@@ -198,8 +198,8 @@ def scan_backward(
     _check(h, g, None, names=("h", "g"))
     shape = a.shape
     L = shape[-1]
-    a2, h2, g2 = (x.detach().contiguous().reshape(-1, L) for x in (a, h, g))
-    M = a2.shape[0]
+    M = shape[:-1].numel()
+    a2, h2, g2 = (x.detach().contiguous().reshape(M, L) for x in (a, h, g))
     da, db = torch.empty_like(a2), torch.empty_like(a2)
     dh0 = torch.zeros(M, dtype=a.dtype, device=a.device)
     if M == 0 or L == 0:
