@@ -73,7 +73,7 @@ def random_inputs(rng, shape, complex_a):
 
 
 @pytest.mark.parametrize("name", PARALLEL)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     L=st.integers(1, 40),
     lead=st.lists(st.integers(1, 3), min_size=0, max_size=2),

@@ -36,3 +36,16 @@ def test_cuda_scan_kernels_under_the_simulator():
     report = proc.stdout[-8000:] + proc.stderr[-4000:]
     assert proc.returncode == 0, report
     assert " passed" in proc.stdout and "failed" not in proc.stdout, report
+
+
+def test_without_a_gpu_or_the_simulator_the_error_says_what_to_do():
+    import numpy as np
+    import pytest
+    from mamba_edu.kernels import scan_cuda
+
+    if scan_cuda.mode() != "unavailable":
+        pytest.skip(f"this process runs CUDA kernels ({scan_cuda.mode()}): nothing to refuse")
+    with pytest.raises(RuntimeError, match="NUMBA_ENABLE_CUDASIM=1"):
+        scan_cuda.chunked_scan(np.ones(3), np.ones(3))
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        scan_cuda.block_scan(np.ones(3), np.ones(3))

@@ -18,9 +18,14 @@ from kernel_cases import assert_close, make_inputs, reference  # noqa: E402
 from mamba_edu.kernels import scan_triton  # noqa: E402
 
 
-def test_the_interpreter_is_in_use_on_a_cpu():
+def test_mode_follows_the_environment(monkeypatch):
+    interpreting = os.environ["TRITON_INTERPRET"] not in ("", "0")
+    assert scan_triton.mode() == ("interpreter" if interpreting else "gpu")
     if not torch.cuda.is_available():
-        assert scan_triton.mode() == "interpreter"
+        monkeypatch.setenv("TRITON_INTERPRET", "0")
+        assert scan_triton.mode() == "unavailable"
+        with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
+            scan_triton.scan_forward(torch.ones(3), torch.ones(3))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)

@@ -29,7 +29,7 @@ def test_the_simulator_is_in_use():
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(
     rows=st.integers(1, 2),
     L=st.sampled_from([1, 3, 8, 13, 40]),
