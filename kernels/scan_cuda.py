@@ -32,6 +32,7 @@ from ._scan_inputs import check_grad_input, check_scan_inputs
 __all__ = ["mode", "block_scan", "chunked_scan", "scan_forward", "scan_backward", "MAX_BLOCK"]
 
 MAX_BLOCK = 1024  # threads per block on every CUDA GPU since compute capability 2.0
+MAX_GRID_Y = 65535  # blocks along the grid's y axis (chunks of one row)
 
 
 def mode() -> str:
@@ -186,6 +187,11 @@ def _scan_rows(a2, b2, h02, block):
         return h
     local_scan, carry_scan, carry_in, _ = _kernels(block, a2.dtype)
     n_chunks = -(-L // block)
+    if n_chunks > MAX_GRID_Y:
+        raise ValueError(
+            f"L = {L} needs {n_chunks} blocks of {block} per row, more than a CUDA grid allows "
+            f"({MAX_GRID_Y}); use a larger block"
+        )
     d_a, d_b = cuda.to_device(a2), cuda.to_device(b2)
     d_pa = cuda.device_array((M, L), a2.dtype)
     d_pb = cuda.device_array((M, L), a2.dtype)

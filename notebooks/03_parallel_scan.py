@@ -413,10 +413,11 @@ assert np.allclose(h_chunked, scan.sequential_scan(a_long, b_long), rtol=1e-12, 
 # $$dh_t = g_t + a_{t+1}\, dh_{t+1}, \qquad dh_{L-1} = g_{L-1},$$
 #
 # the same recurrence run from right to left: a **reverse scan**, just as parallel as the forward
-# one. Then $da_t = dh_t\, h_{t-1}$ and $db_t = dh_t$ (the annotated Mamba of Rush derives the same).
-# For complex numbers PyTorch's convention puts a conjugate on the other factor
-# ($dh_t = g_t + \bar a_{t+1} dh_{t+1}$, $da_t = dh_t \bar h_{t-1}$); a known bug of a popular
-# pure-PyTorch scan (mamba.py, issue 65) is exactly a missing conjugate. Here the hand-derived
+# one. Then $da_t = dh_t\, h_{t-1}$ and $db_t = dh_t$ (Rush's *Mamba: The Hard Way* derives the
+# same for its Triton kernel). For complex numbers PyTorch's convention puts a conjugate on the
+# other factor ($dh_t = g_t + \bar a_{t+1} dh_{t+1}$, $da_t = dh_t \bar h_{t-1}$). Complex backward
+# passes are easy to get wrong: a popular pure-PyTorch Mamba (mamba.py) has a confirmed report of
+# wrong gradients for complex inputs in its parallel scan (its issue 65). Here the hand-derived
 # gradients are checked against PyTorch's autograd of the plain loop, for complex $a$.
 
 # %%

@@ -84,6 +84,8 @@ def test_bad_input_is_named():
         scan_cuda.chunked_scan(np.ones(3), np.ones(3), block=12)
     with pytest.raises(ValueError, match="power of two"):
         scan_cuda.chunked_scan(np.ones(3), np.ones(3), block=2048)
+    with pytest.raises(ValueError, match="use a larger block"):
+        scan_cuda.chunked_scan(np.ones(65536), np.ones(65536), block=1)
     with pytest.raises(ValueError, match="L <= 1024"):
         scan_cuda.block_scan(np.ones(1025), np.ones(1025))
     with pytest.raises(ValueError, match=r"g of shape \(3,\)"):
