@@ -212,7 +212,8 @@ def torch_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None)
 
 
 def _np(x: torch.Tensor) -> np.ndarray:
-    return x.detach().contiguous().numpy()
+    # autograd may hand over lazily conjugated or negated views (complex gradients): materialize
+    return x.detach().resolve_conj().resolve_neg().contiguous().numpy()
 
 
 class FirstOrderScan(torch.autograd.Function):

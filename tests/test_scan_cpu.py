@@ -71,6 +71,20 @@ def test_gradcheck_real_and_complex():
         assert torch.autograd.gradcheck(scan_cpu.FirstOrderScan.apply, (a, b, h0))
 
 
+def test_lazily_conjugated_gradients_are_handled():
+    a, b, _, _ = (
+        torch.from_numpy(x) if x is not None else None
+        for x in make_inputs(2, (2, 9), np.complex128)
+    )
+    x1 = [t.clone().requires_grad_(True) for t in (a, b)]
+    x2 = [t.clone().requires_grad_(True) for t in (a, b)]
+    # conj() of the output makes autograd pass a conjugate view as the incoming gradient
+    (scan_cpu.first_order_scan(*x1).conj() * torch.arange(9)).real.sum().backward()
+    (scan_cpu.torch_scan(*x2).conj() * torch.arange(9)).real.sum().backward()
+    for p1, p2 in zip(x1, x2, strict=True):
+        assert_close(p1.grad, p2.grad.numpy(), np.complex128, "gradient")
+
+
 def test_auto_backend_falls_back_to_the_torch_loop_for_half_precision():
     a = torch.full((2, 5), 0.5, dtype=torch.bfloat16, requires_grad=True)
     b = torch.ones(2, 5, dtype=torch.bfloat16, requires_grad=True)
