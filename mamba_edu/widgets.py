@@ -178,7 +178,12 @@ def blelloch_timeline(n: int) -> list[tuple[str, list]]:
         for left, right in pairs:
             spans[left], spans[right] = spans[right], _join(spans[right], spans[left])
         timeline.append(
-            (f"down-sweep, d = {d}: left ← node, right ← node ∘ left", list(spans), pairs, "down")
+            (
+                f"down-sweep, d = {d}: left ← node, right ← node ∘ left",
+                list(spans),
+                pairs,
+                f"down {d}",
+            )
         )
     return timeline
 

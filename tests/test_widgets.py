@@ -96,6 +96,19 @@ def test_blelloch_stepper_down_sweep_ends_with_exclusive_prefixes():
     assert cell_labels(ex, last) == expected
     assert len(red_lines(ex)) == 3 * 8  # eight pairs, three lines each (swap and combine)
     assert "8 combine(s)" in ex.figure.axes[0].get_title()
+    rows = [t.get_text() for t in ex.figure.axes[0].get_yticklabels()]
+    assert rows == [
+        "input",
+        "up 1",
+        "up 2",
+        "up 4",
+        "up 8",
+        "clear",
+        "down 8",
+        "down 4",
+        "down 2",
+        "down 1",
+    ]
 
 
 def test_blelloch_stepper_rejects_bad_sizes():
