@@ -23,18 +23,21 @@ from __future__ import annotations
 
 import os
 
-# numba's OpenMP thread pool spins while it waits for work by default. On a machine shared with
-# other busy processes (a 2-core laptop running JupyterLab, a CI runner) the spinning threads
-# steal the cores the working threads need: measured here under load, a kernel ran 10x slower.
-# Sleeping waiters cost microseconds per launch instead. Set before the pool starts; a value the
-# user chose is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
+from numba import config, njit, prange
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from numba import njit, prange  # noqa: E402
+from ._scan_inputs import check_grad_input, check_scan_inputs
 
-from ._scan_inputs import check_grad_input, check_scan_inputs  # noqa: E402
+# numba's default thread pool on Linux is OpenMP, whose idle threads spin while they wait. Measured
+# on the course's 2-core machine while other processes were busy (and PyTorch, with its own OpenMP
+# runtime, was loaded), the (64, 4096) scan took 20–28 ms with OpenMP and 1.3 ms with numba's
+# own "workqueue" pool. The pool is chosen at the first parallel launch; a layer the user picked
+# (NUMBA_THREADING_LAYER) is kept. (workqueue does not allow two Python threads to launch parallel
+# kernels at the same time; the course never does.)
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    os.environ["NUMBA_THREADING_LAYER"] = "workqueue"  # numba re-reads its config from the env
+    config.THREADING_LAYER = "workqueue"
 
 __all__ = [
     "scan_forward",
