@@ -15,9 +15,10 @@ The backward pass is the same scan read right to left (tiles are loaded with des
 indices): dh_t = g_t + a_{t+1}·dh_{t+1}, then da_t = dh_t·h_{t−1}, db_t = dh_t.
 
 Triton has no complex dtype: this kernel takes float32 and float64. Without a GPU, set
-``TRITON_INTERPRET=1`` before the first call (the kernels are built on first use, so before
-importing this module is not required, though it is for most Triton code): the interpreter runs
-the same program on CPU tensors with NumPy, which checks the logic, not the speed.
+``TRITON_INTERPRET=1`` before the first call (the kernels here are built on first use, so the
+variable need not be set before this module is imported, as most Triton code requires): the
+interpreter runs the same program on CPU tensors with NumPy, which checks the logic, not the
+speed.
 """
 
 from __future__ import annotations
