@@ -18,7 +18,7 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["InteractiveFigure", "interactive_figure", "memory_explorer"]
+__all__ = ["InteractiveFigure", "interactive_figure", "memory_explorer", "blelloch_stepper"]
 
 
 @dataclass
@@ -253,3 +253,140 @@ def ring_explorer(
         ),
     }
     return interactive_figure(controls, draw, figsize=(9.0, 3.4))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 03 — Blelloch's scan, one step at a time
+# ----------------------------------------------------------------------------------------------
+
+
+def _span_label(span) -> str:
+    """(lo, hi) → "lo–hi" (the composition of steps lo..hi); None (the identity) → "·"."""
+    if span is None:
+        return "·"
+    lo, hi = span
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
+def _join(left, right):
+    """The spans version of the operator: "left's steps, then right's" (identity = None)."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return (left[0], right[1])
+
+
+def blelloch_timeline(n: int) -> list[tuple[str, list]]:
+    """What every position holds after each step of Blelloch's scan on ``n`` positions.
+
+    Returns a list of (caption, spans, pairs, phase): phase is "input", "up d", "clear" or
+    "down d" (d the distance between combined positions); spans[i] is (lo, hi), meaning the
+    composition of steps lo..hi, or None for the identity; pairs are the (left, right) positions
+    combined at that step. Entry 0 is the input; then the up-sweep, clearing the root, the
+    down-sweep. Built from :func:`mamba_edu.scan.blelloch_trace` (the same steps the scan runs).
+    """
+    from mamba_edu.scan import blelloch_trace
+
+    spans = [(i, i) for i in range(n)]
+    timeline = [("input: position i holds step i", list(spans), [], "input")]
+    trace = blelloch_trace(n)
+    ups = [s for s in trace if s[0] == "up"]
+    downs = [s for s in trace if s[0] == "down"]
+    for _, d, pairs in ups:
+        for left, right in pairs:
+            spans[right] = _join(spans[left], spans[right])
+        timeline.append((f"up-sweep, d = {d}: right ← left ∘ right", list(spans), pairs, f"up {d}"))
+    spans[n - 1] = None
+    timeline.append(
+        (
+            "clear the root: the identity (nothing comes before step 0)",
+            list(spans),
+            [(n - 1, n - 1)],
+            "clear",
+        )
+    )
+    for _, d, pairs in downs:
+        for left, right in pairs:
+            spans[left], spans[right] = spans[right], _join(spans[right], spans[left])
+        timeline.append(
+            (
+                f"down-sweep, d = {d}: left ← node, right ← node ∘ left",
+                list(spans),
+                pairs,
+                f"down {d}",
+            )
+        )
+    return timeline
+
+
+def blelloch_stepper(n: int = 8, step: int = 0) -> InteractiveFigure:
+    """Lesson 03 widget: step through Blelloch's up-sweep and down-sweep on ``n`` (8 or 16) positions.
+
+    Control: ``step`` (0 = the input … the last down-sweep step). Row k of the figure shows what
+    every position holds after step k, as the range of time steps it has composed ("2–5"; "·" is
+    the identity). Lines show which positions were combined; the current step's are red. Each
+    cell's text has gid ``cell-<row>-<position>``; the current step's lines have color "C3".
+    """
+    if n not in (4, 8, 16):
+        raise ValueError(f"expected n to be 4, 8 or 16 positions, got {n}")
+    timeline = blelloch_timeline(n)
+    last = len(timeline) - 1
+    if not 0 <= step <= last:
+        raise ValueError(f"expected step between 0 and {last}, got {step}")
+
+    def draw(fig: Figure, step: int) -> None:
+        ax = fig.add_subplot()
+        ax.set_xlim(-0.6, n - 0.4)
+        ax.set_ylim(last + 0.6, -0.6)
+        ax.set_yticks(range(last + 1), [t[3] for t in timeline], fontsize=8)
+        ax.set_xticks(range(n))
+        ax.set_xlabel("position")
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        for row in range(step + 1):
+            caption, spans, pairs, phase = timeline[row]
+            current = row == step
+            colour = "C3" if current else "0.75"
+            touched = set()
+            if row > 0:
+                for left, right in pairs:
+                    if phase == "clear":
+                        touched.add(right)
+                        continue
+                    ax.plot([left, right], [row - 1, row], color=colour, lw=1.6 if current else 1)
+                    ax.plot([right, right], [row - 1, row], color=colour, lw=1.6 if current else 1)
+                    touched.add(right)
+                    if phase.startswith("down"):
+                        ax.plot(
+                            [right, left],
+                            [row - 1, row],
+                            color=colour,
+                            lw=1.6 if current else 1,
+                            ls="--",
+                        )
+                        touched.add(left)
+            for i, span in enumerate(spans):
+                face = "#ffd9cc" if (current and i in touched) else "#e8eef6"
+                ax.text(
+                    i,
+                    row,
+                    _span_label(span),
+                    ha="center",
+                    va="center",
+                    fontsize=7 if n > 8 else 9,
+                    gid=f"cell-{row}-{i}",
+                    bbox=dict(boxstyle="round,pad=0.25", facecolor=face, edgecolor="0.6"),
+                )
+        caption = timeline[step][0]
+        combines = 0 if timeline[step][3] in ("input", "clear") else len(timeline[step][2])
+        ax.set_title(
+            f"step {step} of {last}: {caption}  ({combines} combine(s) in parallel)", fontsize=10
+        )
+
+    controls = {
+        "step": W.IntSlider(
+            value=step, min=0, max=last, step=1, description="step", continuous_update=False
+        ),
+    }
+    return interactive_figure(controls, draw, figsize=(8.5, 0.42 * (last + 1) + 1.2))
