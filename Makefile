@@ -27,9 +27,10 @@ $(VENV)/.installed-core: pyproject.toml | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q -e .
 	@touch $@
 
-# The test extra, and the instructor extra (nbgrader): the grading workflow is tested too.
+# The tests need the parity extra (Triton, run under its interpreter on a CPU) and the instructor
+# extra (nbgrader: the grading workflow is tested too).
 $(VENV)/.installed-test: pyproject.toml Makefile $(VENV)/.installed-core
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,instructor]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,parity,instructor]'
 	@# nbgrader is used from the command line only: keep its Jupyter extensions out of `make lab`.
 	for e in formgrader validate_assignment assignment_list course_list; do \
 		$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e \

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["roadmap", "loglog_timings"]
+__all__ = ["roadmap", "loglog_timings", "complex_plane", "work_depth"]
 
 
 def roadmap(stages=None, *, highlight: str | None = "00"):
@@ -80,5 +80,59 @@ def loglog_timings(
     ax.legend()
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def complex_plane(points: Mapping[str, np.ndarray], *, title: str = "", ax=None):
+    """Eigenvalues (or any complex numbers) in the complex plane, one marker colour per set, with the
+    unit circle: inside it a recurrence decays, outside it blows up."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.6, 4.6))
+    theta = np.linspace(0, 2 * np.pi, 400)
+    ax.plot(np.cos(theta), np.sin(theta), color="0.5", lw=1, ls="--", label="|λ| = 1")
+    for name, z in points.items():
+        z = np.asarray(z)
+        ax.plot(z.real, z.imag, "o", ms=3, alpha=0.7, label=name)
+    ax.axhline(0, color="0.85", lw=0.8)
+    ax.axvline(0, color="0.85", lw=0.8)
+    ax.set_aspect("equal")
+    ax.set_xlabel("Re λ")
+    ax.set_ylabel("Im λ")
+    ax.legend(fontsize=8, loc="lower left")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def work_depth(
+    sizes: Sequence[float],
+    work: Mapping[str, Sequence[float]],
+    depth: Mapping[str, Sequence[float]],
+    *,
+    title: str = "",
+):
+    """Two log-log panels against the input size n: work (operations) and depth (parallel steps).
+
+    ``work`` and ``depth`` map a method's name to its counts at each size; a method keeps its
+    colour in both panels. Reference lines n, n·log₂ n and log₂ n are drawn dotted.
+    """
+    sizes = np.asarray(sizes, dtype=float)
+    fig, (ax_w, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = {name: f"C{i}" for i, name in enumerate(dict.fromkeys([*work, *depth]))}
+    for name, counts in work.items():
+        ax_w.loglog(sizes, counts, "o-", ms=3, color=colours[name], label=name)
+    for name, counts in depth.items():
+        ax_d.loglog(sizes, counts, "o-", ms=3, color=colours[name], label=name)
+    ax_w.loglog(sizes, sizes, ":", color="0.5", label="n")
+    ax_w.loglog(sizes, sizes * np.log2(sizes), "--", color="0.5", lw=1, label="n·log₂ n")
+    ax_d.loglog(sizes, np.log2(sizes), ":", color="0.5", label="log₂ n")
+    for ax, what in ((ax_w, "work: operator applications"), (ax_d, "depth: parallel steps")):
+        ax.set_xlabel("sequence length n")
+        ax.set_ylabel(what)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -216,3 +216,153 @@ def test_check_causal_attention_finds_missing_max_subtraction():
 @pytest.mark.parametrize("bad", [lambda *a: 1 / 0, lambda *a: "text"])
 def test_attention_check_survives_bad_functions(bad):
     assert not checks.check_causal_attention(bad, quiet=True)
+
+
+# Lesson 05 checks: accept the reference, reject typical mistakes with a message naming what differs.
+
+
+def test_check_zoh():
+    from mamba_edu import ssm
+
+    assert checks.check_zoh(lambda lam, B, dt: ssm.discretize(lam, B, dt, "zoh"), quiet=True)
+    euler_b = checks.check_zoh(lambda lam, B, dt: (np.exp(dt * lam), dt * B), quiet=True)
+    assert not euler_b and "your output[1] differs" in euler_b.message
+
+
+def test_check_vandermonde_kernel():
+    from mamba_edu import ssm
+
+    assert checks.check_vandermonde_kernel(ssm.ssm_kernel, quiet=True)
+
+    def starts_at_power_one(Ab, Bb, C, L):
+        return (C * Bb) @ (Ab[:, None] ** np.arange(1, L + 1)[None, :])
+
+    result = checks.check_vandermonde_kernel(starts_at_power_one, quiet=True)
+    assert not result and "index (0,)" in result.message
+
+
+def test_check_fft_causal_conv_catches_circular_convolution():
+    from mamba_edu import ssm
+
+    assert checks.check_fft_causal_conv(ssm.fft_conv, quiet=True)
+
+    def circular(u, K):
+        return np.fft.irfft(np.fft.rfft(u) * np.fft.rfft(K), n=u.shape[0])
+
+    result = checks.check_fft_causal_conv(circular, quiet=True)
+    assert not result and "differs at index" in result.message
+
+
+# Lesson 04 checks.
+
+
+def test_check_lru_eigenvalues():
+    from mamba_edu import lru
+
+    assert checks.check_lru_eigenvalues(lru.eigenvalues, quiet=True)
+    sign_slip = checks.check_lru_eigenvalues(
+        lambda nu, th: np.exp(np.exp(nu) + 1j * np.exp(th)), quiet=True
+    )
+    assert not sign_slip and "differs" in sign_slip.message
+
+
+def test_check_ring_init_tests_the_distribution():
+    from mamba_edu import lru
+
+    assert checks.check_ring_init(
+        lambda N, a, b, p, rng: lru.ring_init(N, a, b, p, rng=rng), quiet=True
+    )
+
+    def uniform_radius(N, r_min, r_max, max_phase, rng):  # |λ| uniform instead of |λ|²
+        r = rng.uniform(r_min, r_max, N)
+        return np.log(-np.log(r)), np.log(max_phase * rng.uniform(size=N))
+
+    result = checks.check_ring_init(uniform_radius, quiet=True)
+    assert not result and "uniform in area" in result.message
+
+    def too_wide(N, r_min, r_max, max_phase, rng):
+        return lru.ring_init(N, r_min, r_max, 2 * np.pi, rng=rng)
+
+    assert "phases" in checks.check_ring_init(too_wide, quiet=True).message
+    assert "pair" in checks.check_ring_init(lambda *a: np.zeros(3), quiet=True).message
+
+
+def test_check_gamma():
+    assert checks.check_gamma(lambda lam: np.sqrt(1 - np.abs(lam) ** 2), quiet=True)
+    result = checks.check_gamma(lambda lam: np.sqrt(1 - lam**2), quiet=True)  # forgot the modulus
+    assert not result
+
+
+def test_check_function_needs_reference_or_validate():
+    with pytest.raises(ValueError, match="exactly one"):
+        check_function(abs, None, [], exercise="x")
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 03 — parallel scan
+# ----------------------------------------------------------------------------------------------
+
+
+def test_check_combine_accepts_the_operator_and_names_the_swapped_product():
+    assert checks.check_combine(lambda l, r: (l[0] * r[0], r[0] * l[1] + r[1]), quiet=True)
+    # a typical mistake: composing in the wrong order, a1·b2 + b1
+    result = checks.check_combine(lambda l, r: (l[0] * r[0], l[0] * r[1] + l[1]), quiet=True)
+    assert not result
+    assert "your output[1] differs" in result.message
+
+
+def test_check_associativity_gap():
+    def gap(op, x, y, z):
+        left, right = op(op(x, y), z), op(x, op(y, z))
+        return max(
+            float(np.max(np.abs(np.asarray(p) - np.asarray(q))))
+            for p, q in zip(left, right, strict=True)
+        )
+
+    assert checks.check_associativity_gap(gap, quiet=True)
+    # a typical mistake: comparing only the first component (a), which always associates
+    result = checks.check_associativity_gap(
+        lambda op, x, y, z: float(np.max(np.abs(op(op(x, y), z)[0] - op(x, op(y, z))[0]))),
+        quiet=True,
+    )
+    assert not result and "averaging" in result.message
+
+
+def test_check_hillis_steele():
+    from mamba_edu import scan
+
+    assert checks.check_hillis_steele(scan.hillis_steele_scan, quiet=True)
+
+    def overwrites_while_reading(a, b):  # updates in place inside a step: reads new values
+        A, B = np.array(a, dtype=complex), np.array(b, dtype=complex)
+        L, d = A.shape[-1], 1
+        while d < L:
+            for t in range(d, L):
+                A[..., t], B[..., t] = (
+                    A[..., t - d] * A[..., t],
+                    A[..., t] * B[..., t - d] + B[..., t],
+                )
+            d *= 2
+        return B.real if np.isrealobj(b) and np.isrealobj(a) else B
+
+    result = checks.check_hillis_steele(overwrites_while_reading, quiet=True)
+    assert not result and "differs at index" in result.message
+
+
+def test_check_chunked_scan():
+    from mamba_edu import scan
+
+    assert checks.check_chunked_scan(
+        lambda a, b, chunk: scan.chunked_scan(a, b, chunk=chunk), quiet=True
+    )
+
+    def no_carry(a, b, chunk):  # every chunk starts from zero: the carry is forgotten
+        h = np.empty(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b, float))
+        for s in range(0, a.shape[-1], chunk):
+            h[..., s : s + chunk] = scan.sequential_scan(
+                a[..., s : s + chunk], b[..., s : s + chunk]
+            )
+        return h
+
+    result = checks.check_chunked_scan(no_carry, quiet=True)
+    assert not result and "L = 12, chunk = 4" in result.message and "index (4,)" in result.message
