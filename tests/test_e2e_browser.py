@@ -64,9 +64,9 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1400, "height": 1000}
 STUB_MESSAGE = "not implemented yet"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
-# The first control of a widget, in document order: slider handles (every ipywidgets slider is a
-# noUiSlider), dropdowns, toggle buttons, checkboxes.
-CONTROLS = ".noUi-handle, select, .widget-toggle-button, input[type=checkbox]"
+# The controls of a widget, in document order: slider handles (every ipywidgets slider is a
+# noUiSlider), dropdowns, buttons, inputs. A widget without any is display-only (a progress bar).
+CONTROLS = ".noUi-handle, select, button, input, textarea"
 BROKEN_DIR = "e2e-broken"  # temporary copies of a lesson with a widget broken on purpose
 
 
@@ -450,38 +450,70 @@ def _image_state(widget) -> list[dict]:
     return widget.evaluate(_IMAGES_JS)
 
 
-def _press_first_control(page, widget) -> str:
-    """Move the widget's first control with the keyboard; describe what was pressed."""
+_CONTROL_INFO_JS = """
+c => {
+  const box = c.closest('.widget-inline-hbox, .widget-toggle-buttons') || c;
+  const labels = [...box.querySelectorAll('.widget-label, .widget-label-basic')]
+    .map(l => l.textContent.replace(/\u200b/g, '').trim()).filter(t => t);
+  return {tag: c.tagName, type: c.type || '', cls: String(c.className),
+          now: c.getAttribute('aria-valuenow'), max: c.getAttribute('aria-valuemax'),
+          index: c.selectedIndex, n: c.options ? c.options.length : 0,
+          label: labels[0] || c.textContent || ''};
+}
+"""
+
+
+def _press_first_control(page, widget) -> tuple[str, str | None]:
+    """Move the widget's first control with the keyboard.
+
+    Returns what was pressed, and a problem when the control is of a kind this suite cannot move
+    (teach it here rather than let a widget go untested).
+    """
     control = widget.locator(CONTROLS).first
     control.scroll_into_view_if_needed()
-    info = control.evaluate(
-        """c => ({tag: c.tagName, cls: c.className, now: c.getAttribute('aria-valuenow'),
-                 max: c.getAttribute('aria-valuemax'), index: c.selectedIndex,
-                 n: c.options ? c.options.length : 0, label: (c.closest('.widget-inline-hbox,'
-                 + '.widget-toggle-buttons') || c).querySelector('.widget-label')?.textContent})"""
-    )
-    label = info["label"] or info["tag"].lower()
-    control.focus()
-    if "noUi-handle" in info["cls"]:
+    info = control.evaluate(_CONTROL_INFO_JS)
+    label = info["label"].strip() or info["tag"].lower()
+    if "noUi-handle" in info["cls"]:  # every ipywidgets slider
+        control.focus()
         at_max = info["now"] is not None and float(info["now"]) >= float(info["max"])
-        key = "ArrowLeft" if at_max else "ArrowRight"
-        for _ in range(3):
-            page.keyboard.press(key)
-        return f"slider {label!r}: {key} ×3 from {info['now']}"
-    if info["tag"] == "SELECT":
+        keys = ["ArrowLeft", "ArrowRight"] if at_max else ["ArrowRight", "ArrowLeft"]
+        for key in keys:  # the other way if the handle cannot go this way (a range's other end)
+            for _ in range(3):
+                page.keyboard.press(key)
+            deadline = time.monotonic() + 3  # the handle's aria value follows in a moment
+            while time.monotonic() < deadline:
+                now = control.get_attribute("aria-valuenow")
+                if now != info["now"]:
+                    return f"slider {label!r}: {key} ×3 from {info['now']} to {now}", None
+                time.sleep(0.1)
+        # The handle is back where it was: the kernel refused the new value (a broken observer
+        # rolls it back). The image check that follows reports it.
+        return f"slider {label!r}: {' and '.join(keys)} ×3, the handle stayed at {now}", None
+    if info["tag"] == "SELECT":  # Dropdown, Select
         # JupyterLab binds ArrowDown/ArrowUp to "select the next cell" in command mode, so they do
         # not reach a focused dropdown; End and Home do.
+        control.focus()
         key = "Home" if info["index"] == info["n"] - 1 else "End"
         page.keyboard.press(key)
-        return f"dropdown {label!r}: {key}"
-    # a toggle button or a checkbox: Space presses it
-    page.keyboard.press("Space")
-    return f"{info['tag'].lower()} {label!r}: Space"
+        return f"dropdown {label!r}: {key}", None
+    if "widget-toggle-button" in info["cls"]:  # ToggleButtons: press one that is not selected
+        group = widget.locator(".widget-toggle-buttons").first
+        target = group.locator("button:not(.mod-active)").first
+        target.focus()
+        page.keyboard.press("Space")
+        return f"toggle buttons {label!r}: Space on {target.text_content()!r}", None
+    if info["tag"] == "BUTTON" or info["type"] == "checkbox":  # Button, ToggleButton, Checkbox
+        control.focus()
+        page.keyboard.press("Space")
+        return f"{info['tag'].lower()} {label!r}: Space", None
+    what = f"<{info['tag'].lower()} type={info['type']!r}> {label!r}"
+    return what, f"its first control, {what}, is of a kind this suite cannot move yet"
 
 
-def drive_widgets(page, lab: Lab, name: str, timeout: float = 20) -> tuple[list[str], int]:
-    """Move every widget's first control; problems, and how many widgets were driven."""
+def drive_widgets(page, lab: Lab, name: str, timeout: float = 20) -> tuple[list[str], list[str]]:
+    """Move every widget's first control; the problems, and what was pressed for each widget."""
     problems: list[str] = []
+    moves: list[str] = []
     widgets = page.locator(
         ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output:has(.jupyter-widgets)"
     )
@@ -499,17 +531,21 @@ def drive_widgets(page, lab: Lab, name: str, timeout: float = 20) -> tuple[list[
         if bad:
             problems.append(f"widget {k}: its image did not load ({bad[0]['sha']})")
             continue
-        what = _press_first_control(page, widget)
+        what, cannot = _press_first_control(page, widget)
+        moves.append(f"widget {k}: {what}")
+        if cannot:
+            problems.append(f"widget {k}: {cannot}")
+            continue
         deadline = time.monotonic() + timeout
         last, stable = None, 0
-        while stable < 2:  # the same new image on two reads 1 s apart, kernel idle
+        while stable < 2:  # the same new image on two reads 0.5 s apart, kernel idle
             if time.monotonic() > deadline:
                 problems.append(
                     f"widget {k}: moving its first control ({what}) did not change its image "
                     f"within {timeout:.0f} s"
                 )
                 break
-            time.sleep(1.0)
+            time.sleep(0.5)
             now = [im["sha"] for im in _image_state(widget)]
             changed = now != [im["sha"] for im in before] and all(
                 not s.startswith("unreadable") for s in now
@@ -520,7 +556,7 @@ def drive_widgets(page, lab: Lab, name: str, timeout: float = 20) -> tuple[list[
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         suffix = "" if driven == 1 else f"-widget{driven}"
         page.screenshot(path=str(ARTIFACTS / f"{name}{suffix}.png"))
-    return problems, driven
+    return problems, moves
 
 
 def check_in_browser(page, lab: Lab, path: str, name: str, timeout: float) -> dict:
@@ -537,16 +573,20 @@ def check_in_browser(page, lab: Lab, path: str, name: str, timeout: float) -> di
         cell.nth(first_bad).scroll_into_view_if_needed()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{name}-first-problem.png"))
-    widget_problems, driven = drive_widgets(page, lab, name)
+    t_widgets = time.monotonic()
+    widget_problems, moves = drive_widgets(page, lab, name)
+    t_widgets = time.monotonic() - t_widgets
     problems += widget_problems
-    if driven == 0:
+    if not moves:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
     return {
         "problems": problems,
-        "widgets": driven,
+        "widgets": len(moves),
+        "moves": moves,
         "open_s": t_open,
         "run_s": t_run,
+        "widgets_s": t_widgets,
         "total_s": time.monotonic() - t0,
     }
 
@@ -575,8 +615,10 @@ def test_lesson_runs_and_its_widgets_respond_in_jupyterlab(page, lab, lesson):
         result = check_in_browser(page, lab, path, lesson.name, timeout=_budget(lesson.number) + 60)
         print(
             f"{lesson.name}: opened in {result['open_s']:.1f} s, ran in {result['run_s']:.1f} s, "
-            f"{result['widgets']} widget(s) driven, {result['total_s']:.1f} s in all"
+            f"{result['widgets']} widget(s) driven in {result['widgets_s']:.1f} s, "
+            f"{result['total_s']:.1f} s in all"
         )
+        print("\n".join(result["moves"]))
         assert not result["problems"], "\n".join(result["problems"])
         if _uses_widgets(nbformat.read(lab.workspace / path, as_version=4)):
             assert result["widgets"] >= 1, "the lesson uses widgets but none has a control"
@@ -605,6 +647,26 @@ def _redraw_breaks(controls, draw, **kwargs):
         return draw(figure, **values)
     return _build(controls, draw_once, **kwargs)
 _w.interactive_figure = _redraw_breaks
+"""
+
+# Widgets whose first control is of each kind a lesson may use, built with the intact builder:
+# the suite must move every one of them (and say so when it meets a kind it cannot move).
+CONTROL_KINDS = {
+    "IntRangeSlider": "W.IntRangeSlider(value=(2, 3), min=0, max=10, description='range')",
+    "FloatSlider at its maximum": "W.FloatSlider(value=1, min=0, max=1, description='at max')",
+    "FloatLogSlider": "W.FloatLogSlider(value=10, min=-1, max=3, description='log')",
+    "SelectionSlider": "W.SelectionSlider(options=['p', 'q', 'r'], description='choice')",
+    "Dropdown at its last option": "W.Dropdown(options=['x', 'y'], value='y', description='dd')",
+    "ToggleButtons": "W.ToggleButtons(options=['a', 'b', 'c'], description='toggle')",
+    "Checkbox": "W.Checkbox(value=False, description='check')",
+    "IntText": "W.IntText(value=1, description='text')",
+}
+KINDS_SETUP = """
+import ipywidgets as W
+def _title(figure, **values):
+    figure.add_subplot().set_title(repr(values))
+def _kind(first):
+    return _build({"first": first, "second": W.FloatSlider()}, _title, figsize=(4, 1))
 """
 
 # A widget view whose model the kernel never created: JupyterLab says "Error displaying widget".
@@ -645,8 +707,9 @@ def _lesson_00_copy(lab: Lab, name: str, broken: bool) -> str:
             cells[:stub]
             + [new(SILENT_CHECK)]
             + cells[stub:widget]
-            + [new(BREAK_REDRAW), cells[widget], new(MISSING_MODEL), new(BREAK_DRAW)]
-            + [new(NOT_REACHED)]
+            + [new(BREAK_REDRAW), cells[widget], new(KINDS_SETUP)]
+            + [new(f"_kind({control})") for control in CONTROL_KINDS.values()]
+            + [new(MISSING_MODEL), new(BREAK_DRAW), new(NOT_REACHED)]
         )
     for i, cell in enumerate(cells):
         cell.id = f"copy-{i:03d}"
@@ -658,7 +721,7 @@ def _lesson_00_copy(lab: Lab, name: str, broken: bool) -> str:
 
 
 @pytest.fixture(scope="module")
-def broken_copy_problems(browser_context, lab):
+def broken_copy(browser_context, lab):
     """What the suite reports about a copy of lesson 00 with its widgets broken on purpose."""
     tab = browser_context.new_page()
     tab.set_default_timeout(60_000)
@@ -667,37 +730,56 @@ def broken_copy_problems(browser_context, lab):
         with screenshot_on_failure(tab, "broken-widgets"):
             result = check_in_browser(tab, lab, path, "broken-widgets", timeout=120)
         print("\n".join(["problems found in the broken copy:"] + result["problems"]))
-        return result["problems"]
+        print("\n".join(["controls moved:"] + result["moves"]))
+        print(
+            f"broken copy: opened in {result['open_s']:.1f} s, ran in {result['run_s']:.1f} s, "
+            f"widgets driven in {result['widgets_s']:.1f} s, {result['total_s']:.1f} s in all"
+        )
+        return result
     finally:
         tab.close()
         lab.shutdown_kernels()
 
 
-def test_detection_catches_a_widget_that_stops_redrawing(broken_copy_problems):
+def test_detection_catches_a_widget_that_stops_redrawing(broken_copy):
     assert any(
         p.startswith("widget 0: moving its first control (slider 'decay a'")
         and "did not change its image" in p
-        for p in broken_copy_problems
-    ), broken_copy_problems
+        for p in broken_copy["problems"]
+    ), broken_copy["problems"]
 
 
-def test_detection_catches_a_widget_whose_draw_raises(broken_copy_problems):
-    raised = [p for p in broken_copy_problems if "raised RuntimeError" in p]
-    assert raised and "widget broken on purpose" in raised[0], broken_copy_problems
-    assert any("_draw_breaks" in p and "shows a traceback" in p for p in broken_copy_problems)
+def test_detection_catches_a_widget_whose_draw_raises(broken_copy):
+    problems = broken_copy["problems"]
+    raised = [p for p in problems if "raised RuntimeError" in p]
+    assert raised and "widget broken on purpose" in raised[0], problems
+    assert any("_draw_breaks" in p and "shows a traceback" in p for p in problems), problems
     # Run All stopped at that error, and the suite says which cell never ran
-    assert any("Run All stops" in p and "did not run" in p for p in broken_copy_problems)
+    assert any("Run All stops" in p and "did not run" in p for p in problems), problems
 
 
-def test_detection_catches_a_widget_that_cannot_be_displayed(broken_copy_problems):
-    assert any("Error displaying widget" in p for p in broken_copy_problems), broken_copy_problems
+def test_detection_catches_a_widget_that_cannot_be_displayed(broken_copy):
+    assert any("Error displaying widget" in p for p in broken_copy["problems"])
 
 
-def test_detection_catches_a_silent_self_check(broken_copy_problems):
+def test_detection_catches_a_silent_self_check(broken_copy):
     assert any(
         "self-check of the stub 'running_state'" in p and STUB_MESSAGE in p
-        for p in broken_copy_problems
-    ), broken_copy_problems
+        for p in broken_copy["problems"]
+    ), broken_copy["problems"]
+
+
+def test_every_kind_of_control_is_moved_or_reported(broken_copy):
+    """Widgets 1… of the copy: each kind of first control moves its figure, or is reported."""
+    kinds = list(CONTROL_KINDS)
+    moves = broken_copy["moves"][1 : 1 + len(kinds)]
+    assert len(moves) == len(kinds), broken_copy["moves"]
+    for k, kind in enumerate(kinds, start=1):
+        mine = [p for p in broken_copy["problems"] if p.startswith(f"widget {k}:")]
+        if kind == "IntText":
+            assert mine and "cannot move yet" in mine[0], (kind, mine)
+        else:
+            assert not mine, (kind, mine)
 
 
 def test_detection_catches_a_missing_widget_manager(page, lab):
