@@ -474,21 +474,28 @@ def _press_first_control(page, widget) -> tuple[str, str | None]:
     info = control.evaluate(_CONTROL_INFO_JS)
     label = info["label"].strip() or info["tag"].lower()
     if "noUi-handle" in info["cls"]:  # every ipywidgets slider
+        # Where the slider is: its readout text (the handle's aria-valuenow lags behind).
+        readout = widget.locator(".widget-readout").first
+
+        def position() -> str:
+            return readout.text_content().strip() if readout.count() else str(info["now"])
+
+        start = position()
         control.focus()
         at_max = info["now"] is not None and float(info["now"]) >= float(info["max"])
         keys = ["ArrowLeft", "ArrowRight"] if at_max else ["ArrowRight", "ArrowLeft"]
         for key in keys:  # the other way if the handle cannot go this way (a range's other end)
             for _ in range(3):
                 page.keyboard.press(key)
-            deadline = time.monotonic() + 3  # the handle's aria value follows in a moment
+            deadline = time.monotonic() + 3
             while time.monotonic() < deadline:
-                now = control.get_attribute("aria-valuenow")
-                if now != info["now"]:
-                    return f"slider {label!r}: {key} ×3 from {info['now']} to {now}", None
+                now = position()
+                if now != start:
+                    return f"slider {label!r}: {key} ×3 from {start} to {now}", None
                 time.sleep(0.1)
-        # The handle is back where it was: the kernel refused the new value (a broken observer
+        # The slider is back where it was: the kernel refused the new value (a broken observer
         # rolls it back). The image check that follows reports it.
-        return f"slider {label!r}: {' and '.join(keys)} ×3, the handle stayed at {now}", None
+        return f"slider {label!r}: {' and '.join(keys)} ×3, it stayed at {start}", None
     if info["tag"] == "SELECT":  # Dropdown, Select
         # JupyterLab binds ArrowDown/ArrowUp to "select the next cell" in command mode, so they do
         # not reach a focused dropdown; End and Home do.
