@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -135,6 +136,7 @@ class Lab:
         self.root, self.workspace, self.port, self.token = root, workspace, port, token
         self.proc, self.log = proc, log
         self.url = f"http://127.0.0.1:{port}"
+        self.retiring: set[str] = set()  # kernels of finished tests, being shut down
 
     def api(self, path: str, method: str = "GET", timeout: float = 10):
         req = urllib.request.Request(
@@ -150,10 +152,25 @@ class Lab:
     def kernels(self) -> list[dict]:
         return self.api("/api/kernels")
 
-    def shutdown_kernels(self) -> None:
-        for kernel in self.kernels():
-            with contextlib.suppress(OSError):
-                self.api(f"/api/kernels/{kernel['id']}", method="DELETE", timeout=30)
+    def shutdown_kernels(self, wait: bool = True) -> None:
+        """Shut down every running kernel; ``wait=False`` lets the next test start meanwhile."""
+        ids = [kernel["id"] for kernel in self.kernels()]
+        self.retiring.update(ids)
+
+        def shutdown():
+            for kernel_id in ids:
+                with contextlib.suppress(OSError):
+                    self.api(f"/api/kernels/{kernel_id}", method="DELETE", timeout=30)
+
+        if wait:
+            shutdown()
+        else:
+            threading.Thread(target=shutdown, daemon=True).start()
+
+    def kernels_idle(self) -> bool:
+        """At least one kernel, and every kernel not being shut down is idle."""
+        states = [k["execution_state"] for k in self.kernels() if k["id"] not in self.retiring]
+        return bool(states) and all(state == "idle" for state in states)
 
     def log_tail(self, n: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-n:]
@@ -275,7 +292,7 @@ def page(browser_context, lab):
     finally:
         with contextlib.suppress(Exception):
             tab.close()
-        lab.shutdown_kernels()
+        lab.shutdown_kernels(wait=False)
 
 
 @contextlib.contextmanager
@@ -333,8 +350,7 @@ def _kernel_idle(page, lab: Lab) -> bool:
     ).first
     if indicator.get_attribute("data-status") != "idle":
         return False
-    kernels = lab.kernels()
-    return bool(kernels) and all(k["execution_state"] == "idle" for k in kernels)
+    return lab.kernels_idle()
 
 
 def open_notebook(page, lab: Lab, path: str) -> None:
@@ -745,7 +761,7 @@ def broken_copy(browser_context, lab):
         return result
     finally:
         tab.close()
-        lab.shutdown_kernels()
+        lab.shutdown_kernels(wait=False)
 
 
 def test_detection_catches_a_widget_that_stops_redrawing(broken_copy):
