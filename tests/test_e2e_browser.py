@@ -642,7 +642,9 @@ def test_lesson_runs_and_its_widgets_respond_in_jupyterlab(page, lab, lesson):
             f"{result['total_s']:.1f} s in all"
         )
         print("\n".join(result["moves"]))
-        assert not result["problems"], "\n".join(result["problems"])
+        assert not result["problems"], "\n".join(
+            result["problems"] + [f"(screenshots: {ARTIFACTS}/{lesson.name}*.png)"]
+        )
         if _uses_widgets(nbformat.read(lab.workspace / path, as_version=4)):
             assert result["widgets"] >= 1, "the lesson uses widgets but none has a control"
 
