@@ -13,27 +13,38 @@ NB_OUT    ?= build/notebooks
 # Per-cell and whole-run limits (seconds) for executing the lessons.
 CELL_TIMEOUT  ?= 300
 NBVAL_TIMEOUT ?= 1800
+# The browser tests drive Debian's Chromium (never a browser downloaded by `playwright install`).
+CHROMIUM  ?= /usr/bin/chromium
 
 ROOT_FLAG  := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOKEN_FLAG := $(if $(TOKEN),--IdentityProvider.token=$(TOKEN),)
 
-.PHONY: lab install install-test workspace notebooks lint test test-unit test-lessons clean
+.PHONY: lab install install-test install-browser workspace notebooks lint test test-unit test-lessons clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Stamps make a second `make lab` quick: pip runs again only when pyproject.toml changes.
+# Stamps make a second `make lab` quick: pip runs again only when pyproject.toml changes
+# (a stamp is renamed when what it installs changes, so an existing .venv catches up).
 $(VENV)/.installed-core: pyproject.toml | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q -e .
 	@touch $@
 
-# The tests need the parity extra too (Triton, run under its interpreter on a CPU).
+# The tests need the parity extra (Triton, run under its interpreter on a CPU) and the e2e extra
+# (Playwright, driving Debian's Chromium).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-core
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,parity]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,parity,e2e]'
 	@touch $@
+
+# Chromium for the browser tests (tests/test_e2e_browser.py installs it too when it is missing).
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium
 
 install: $(VENV)/.installed-core
 install-test: $(VENV)/.installed-test
+install-browser: $(CHROMIUM)
 
 workspace: install
 	$(VENV)/bin/mamba-edu workspace $(WORKSPACE)
@@ -50,7 +61,8 @@ lint: install-test
 	$(VENV)/bin/ruff check mamba_edu kernels tests notebooks conftest.py
 	$(VENV)/bin/ruff format --check mamba_edu kernels tests notebooks conftest.py
 
-test-unit: install-test
+# Includes the browser tests (marker e2e): JupyterLab in Chromium, artifacts/e2e/ screenshots.
+test-unit: install-test install-browser
 	$(PY) -m pytest tests -q
 
 # Every lesson, each in a fresh kernel, end to end, as a learner runs it.
