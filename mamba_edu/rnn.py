@@ -169,9 +169,8 @@ def rnn_forward(x, W, U, b, nonlinearity: str = "tanh", h0=None) -> np.ndarray:
         state = state + h0
     L = x.shape[-2]
     h = np.empty(batch + (L, N))
-    inputs = x @ U.T + b  # (..., L, N): the input part needs no state, so it is done at once
-    for t in range(L):  # the recurrent part cannot: step t needs h_{t-1}
-        state = activate(state @ W.T + inputs[..., t, :], nonlinearity)
+    for t in range(L):  # the loop is the idea: step t needs h_{t-1}
+        state = activate(state @ W.T + x[..., t, :] @ U.T + b, nonlinearity)
         h[..., t, :] = state
     return h
 
