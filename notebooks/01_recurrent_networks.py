@@ -356,21 +356,28 @@ print(
 # test: process the **same number of tokens** (4096) once as one long sequence and once as 64
 # sequences of 64 steps run side by side. The arithmetic is identical; only the number of
 # sequential steps differs. Batched sequences are independent, so their steps happen together;
-# the time steps of one sequence cannot.
+# the time steps of one sequence cannot. Everything runs on one core (`bench.one_thread()`), so
+# the comparison is about steps, not about how many cores a library happens to use.
 
 # %%
 N_cost, D_cost = 64, 8
 W_cost = rnn.random_recurrent_matrix(N_cost, 0.9, seed=3)
 U_cost = np.random.default_rng(4).standard_normal((N_cost, D_cost)) / np.sqrt(D_cost)
 b_cost = np.zeros(N_cost)
-lengths = [256, 512, 1024, 2048, 4096]
-times = []
-for L_cost in lengths:
-    x_cost = np.random.default_rng(L_cost).standard_normal((L_cost, D_cost))
-    times.append(bench.time_call(rnn.rnn_forward, x_cost, W_cost, U_cost, b_cost, repeat=3))
-    print(
-        f"L = {L_cost:5d}: {times[-1] * 1e3:7.2f} ms  ({times[-1] / L_cost * 1e6:.1f} µs per step)"
-    )
+with bench.one_thread():  # one core: compare sequential steps, not how BLAS spreads work
+    lengths = [256, 512, 1024, 2048, 4096]
+    times = []
+    for L_cost in lengths:
+        x_cost = np.random.default_rng(L_cost).standard_normal((L_cost, D_cost))
+        times.append(bench.time_call(rnn.rnn_forward, x_cost, W_cost, U_cost, b_cost, repeat=3))
+        print(
+            f"L = {L_cost:5d}: {times[-1] * 1e3:7.2f} ms  ({times[-1] / L_cost * 1e6:.1f} µs per step)"
+        )
+    tokens = 4096
+    one_long = np.random.default_rng(5).standard_normal((tokens, D_cost))
+    many_short = one_long.reshape(64, 64, D_cost)  # (B, L, D): 64 sequences of 64 steps
+    t_long = bench.time_call(rnn.rnn_forward, one_long, W_cost, U_cost, b_cost, repeat=3)
+    t_batch = bench.time_call(rnn.rnn_forward, many_short, W_cost, U_cost, b_cost, repeat=3)
 slope_L = bench.loglog_slope(lengths, times)
 fig = plots.loglog_timings(
     lengths,
@@ -378,12 +385,6 @@ fig = plots.loglog_timings(
     slopes={"RNN forward": slope_L},
     title=f"RNN forward, N = {N_cost} (this machine)",
 )
-
-tokens = 4096
-one_long = np.random.default_rng(5).standard_normal((tokens, D_cost))
-many_short = one_long.reshape(64, 64, D_cost)  # (B, L, D): 64 sequences of 64 steps
-t_long = bench.time_call(rnn.rnn_forward, one_long, W_cost, U_cost, b_cost, repeat=3)
-t_batch = bench.time_call(rnn.rnn_forward, many_short, W_cost, U_cost, b_cost, repeat=3)
 print(f"fitted slope of time against L: {slope_L:.2f} (measured on this machine)")
 print(
     f"{tokens} tokens as 1 sequence of {tokens} steps: {t_long * 1e3:.1f} ms; "
