@@ -391,8 +391,13 @@ print(
     f"as 64 sequences of 64 steps: {t_batch * 1e3:.1f} ms ({t_long / t_batch:.0f}x faster)"
 )
 
+# %% [markdown]
+# The check: the fitted slope is close to 1 (timings on a shared machine are noisy, so the assertion
+# allows 0.7 to 1.5; a quadratic cost would give 2), and the same tokens take several times longer
+# as one long sequence than as a batch of short ones.
+
 # %%
-assert 0.7 < slope_L < 1.3, f"time grows like L^{slope_L:.2f}: expected close to linear"
+assert 0.7 < slope_L < 1.5, f"time grows like L^{slope_L:.2f}: expected close to 1 (linear)"
 assert t_long > 3 * t_batch, "the same work in fewer sequential steps should be much faster"
 
 # %% [markdown]
