@@ -409,16 +409,25 @@ class LinearStack(nn.Module):
     """
 
     def __init__(
-        self, d_in: int, d_out: int, *, H: int = 32, N: int = 32, depth: int = 2, mlp: bool = True
+        self,
+        d_in: int,
+        d_out: int,
+        *,
+        H: int = 32,
+        N: int = 32,
+        depth: int = 2,
+        mlp: bool = True,
+        seed: int = 0,
     ):
         super().__init__()
-        torch.manual_seed(0)
-        self.encoder = nn.Linear(d_in, H)
-        self.recurrences = nn.ModuleList(
-            DiagonalLinearRecurrence(H, N, seed=i) for i in range(depth)
-        )
-        self.mlps = nn.ModuleList(PointwiseMLP(H) for _ in range(depth)) if mlp else None
-        self.decoder = nn.Linear(H, d_out)
+        with torch.random.fork_rng():  # seeded weights, without touching the caller's generator
+            torch.manual_seed(seed)
+            self.encoder = nn.Linear(d_in, H)
+            self.recurrences = nn.ModuleList(
+                DiagonalLinearRecurrence(H, N, seed=seed * 1000 + i) for i in range(depth)
+            )
+            self.mlps = nn.ModuleList(PointwiseMLP(H) for _ in range(depth)) if mlp else None
+            self.decoder = nn.Linear(H, d_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, L, d_in) -> (batch, L, d_out)
         z = self.encoder(x)

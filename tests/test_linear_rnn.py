@@ -206,3 +206,18 @@ def test_delayed_xor_labels():
     assert labels[:, :4].sum() == 0
     with pytest.raises(ValueError, match="delays"):
         tasks.delayed_xor(2, 5, delays=(1, 5))
+
+
+def test_linear_stack_is_seeded_without_touching_the_global_generator():
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = lr.LinearStack(1, 1, H=4, N=3, seed=5)
+    torch.testing.assert_close(torch.rand(3), expected_next)
+    b = lr.LinearStack(1, 1, H=4, N=3, seed=5)
+    c = lr.LinearStack(1, 1, H=4, N=3, seed=6)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
+    assert not all(
+        torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True)
+    )
