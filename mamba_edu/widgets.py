@@ -227,11 +227,13 @@ def eigenvalue_explorer(
         if np.isfinite(horizon):
             ax_time.axvspan(0, min(horizon, L - 1), color="C0", alpha=0.08)
             title = f"|λ| = {magnitude:.2f}: memory horizon 1/(1−|λ|) ≈ {horizon:.1f} steps"
+        elif magnitude > 1.0:
+            title = f"|λ| = {magnitude:.2f} > 1: unstable, the response grows like |λ|^k"
         else:
-            title = f"|λ| = {magnitude:.2f} ≥ 1: unstable, the response never fades"
+            title = "|λ| = 1: marginal, the response never fades"
         ax_time.set_title(title, fontsize=10)
         ax_time.set_xlabel("steps k after the impulse")
-        ax_time.legend(loc="upper right", fontsize=8)
+        ax_time.legend(loc="best", fontsize=8)
 
     controls = {
         "magnitude": W.FloatSlider(

@@ -124,6 +124,8 @@ def test_eigenvalue_explorer_magnitude_towards_one_remembers_longer():
         lengths.append(steps_above(envelope))
     assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
     assert "≈ 100.0 steps" in ex.figure.axes[1].get_title()
+    ex.controls["magnitude"].value = 1.0
+    assert "marginal" in ex.figure.axes[1].get_title()
     ex.controls["magnitude"].value = 1.02
     assert "unstable" in ex.figure.axes[1].get_title()
     assert ex.line_data(1)[1][-1] > 1.0  # grows
