@@ -16,8 +16,9 @@ def delayed_xor(n: int, L: int, delays: tuple[int, int] = (2, 5), seed: int = 0)
 
     (a, b) = ``delays``. The label is the XOR of two past bits, i.e. whether x_{t−a}·x_{t−b} = −1.
     Any *linear* function of the inputs is uncorrelated with it (E[x_i x_j x_k] = 0 for independent
-    ±1 inputs), so a linear model scores chance, 50 %; the pieces it needs (two delayed copies, then
-    a product) are a linear recurrence followed by a nonlinearity (lesson 02).
+    ±1 inputs), so the best linear fit in squared error or cross-entropy is a constant: chance, 50 %
+    (a hand-set threshold on x_{t−a} + x_{t−b} gets 75 %, never more). The pieces the task needs
+    (two delayed copies, then a product) are a linear recurrence followed by a nonlinearity.
 
     Returns x (n, L, 1) float64, labels (n, L) int64, mask (L,) bool (True where t ≥ max(a, b)).
     """

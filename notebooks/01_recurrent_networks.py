@@ -221,9 +221,10 @@ print(f"hand-written BPTT = torch autograd, worst relative difference {worst:.1e
 # $\lVert W^k \rVert^{1/k} \to \rho(W)$, the **spectral radius** (largest eigenvalue magnitude;
 # Gelfand's formula). So $\lVert \partial h_T / \partial h_t \rVert \approx \rho^{T-t}$: with
 # $\rho = 0.9$ an input 50 steps back reaches the loss with weight $0.9^{50} \approx 0.005$; with
-# $\rho = 1.1$, with weight $117$. With $\tanh$, $\varphi' \le 1$ only shrinks it further (Pascanu
-# et al., 2013): for the gradient *not* to vanish, $\rho$ must be at least about 1, and then the
-# linear part explodes. There is no comfortable middle.
+# $\rho = 1.1$, with weight $117$. With $\tanh$, $|\varphi'| \le 1$ only shrinks it further:
+# Pascanu et al. (2013) show that the gradient must vanish when the largest singular value of $W$
+# is below 1, so a $\tanh$ RNN that remembers needs $W$ large enough to amplify, which drives the
+# units into saturation or makes the linear part explode. There is no comfortable middle.
 #
 # ### Exercise 3 — `jacobian_norms`
 #
