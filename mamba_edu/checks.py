@@ -282,7 +282,7 @@ def _arg_names(reference: Callable, case: Case) -> list[str]:
 
 def check_function(
     fn: Callable,
-    reference: Callable,
+    reference: Callable | None,
     cases: Iterable[Case],
     *,
     exercise: str,
@@ -290,12 +290,18 @@ def check_function(
     atol: float = 1e-9,
     timeout: float = 10.0,
     quiet: bool = False,
+    validate: Callable[[Case, Any], str | None] | None = None,
 ) -> CheckResult:
     """Run ``fn`` and ``reference`` on every case; print and return the first problem, or success.
 
     ``exercise`` names the exercise in messages. ``timeout`` is the time limit, in seconds, of one
     call of the learner's function. ``quiet`` suppresses printing (autograder tests).
+
+    For a random output that no reference can match value for value (a sampler), pass
+    ``reference=None`` and ``validate(case, output)``, which returns ``None`` or what is wrong.
     """
+    if (reference is None) == (validate is None):
+        raise ValueError("expected exactly one of reference and validate")
     cases = list(cases)
     if not callable(fn):
         return _finish(
@@ -308,8 +314,10 @@ def check_function(
             quiet,
         )
     for i, case in enumerate(cases):
-        names = _arg_names(reference, case)
-        expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        names = _arg_names(reference or fn, case)
+        expected = None
+        if reference is not None:
+            expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
         args = copy.deepcopy(case.args)
         kwargs = copy.deepcopy(case.kwargs)
         before = {n: copy.deepcopy(a) for n, a in zip(names, args, strict=True)}
@@ -351,8 +359,10 @@ def check_function(
         after = dict(zip(names, args, strict=True))
         after.update(kwargs)
         problem = _changed_inputs(before, after)
-        if problem is None:
+        if problem is None and reference is not None:
             problem = describe_mismatch(expected, got, what="your output", rtol=rtol, atol=atol)
+        elif problem is None:
+            problem = validate(case, got)
         if problem is not None:
             return _finish(
                 False, exercise, f"on case '{case.name}', {problem}", i, len(cases), quiet
@@ -463,6 +473,210 @@ def check_causal_attention(
         exercise="causal_attention",
         timeout=timeout,
         quiet=quiet,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 05 — state-space models
+# ----------------------------------------------------------------------------------------------
+
+
+def _complex_normal(rng, shape):
+    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+
+
+def check_zoh(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 05, exercise 1: ``fn(lam, B, dt)`` → (Ā, B̄) by zero-order hold for a diagonal A.
+
+    lam and B have shape (N,), complex; compared with ``ssm.discretize(lam, B, dt, "zoh")``.
+    """
+    from mamba_edu import ssm
+
+    def reference(lam, B, dt):
+        return ssm.discretize(lam, B, dt, "zoh")
+
+    def make(rng, shape):
+        (N,) = shape
+        lam = -rng.uniform(0.1, 2, N) + 1j * rng.uniform(-5, 5, N)
+        return lam, _complex_normal(rng, N), float(rng.uniform(0.01, 0.5))
+
+    cases = random_cases(make, [(4,), (1,), (16,)])
+    cases += [
+        Case("S4D-Lin eigenvalues, dt = 0.1", (ssm.s4d_lin(8), np.ones(8, dtype=complex), 0.1)),
+        Case(
+            "real eigenvalues, tiny dt = 1e-4",
+            (ssm.s4d_real(4).astype(complex), np.ones(4, dtype=complex), 1e-4),
+        ),
+    ]
+    return check_function(
+        fn, reference, cases, exercise="zoh", rtol=1e-9, atol=1e-12, timeout=timeout, quiet=quiet
+    )
+
+
+def check_vandermonde_kernel(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 05, exercise 2: ``fn(Ab, Bb, C, L)`` → K of shape (L,), K_l = Σ_n C_n B̄_n Ā_n^l.
+
+    Compared with :func:`mamba_edu.ssm.ssm_kernel` (diagonal Ā).
+    """
+    from mamba_edu import ssm
+
+    def make(rng, shape):
+        N, L = shape
+        Ab = rng.uniform(0.5, 0.99, N) * np.exp(1j * rng.uniform(-np.pi, np.pi, N))
+        return Ab, _complex_normal(rng, N), _complex_normal(rng, N), L
+
+    cases = random_cases(make, [(4, 16), (1, 5), (8, 33)])
+    cases += [
+        Case("L = 1 (the kernel is C·B̄)", make(_rng(11), (3, 1))),
+        Case(
+            "Ā = 0 (only the first tap survives)",
+            (np.zeros(3, dtype=complex), np.ones(3, dtype=complex), np.ones(3, dtype=complex), 4),
+        ),
+    ]
+    return check_function(
+        fn,
+        ssm.ssm_kernel,
+        cases,
+        exercise="vandermonde_kernel",
+        rtol=1e-9,
+        atol=1e-12,
+        timeout=timeout,
+        quiet=quiet,
+    )
+
+
+def check_fft_causal_conv(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 05, exercise 3: ``fn(u, K)`` → the causal convolution y_k = Σ_{j≤k} K_j u_{k−j} via the FFT.
+
+    u and K have shape (L,), real. Compared with :func:`mamba_edu.ssm.causal_conv` (the direct sum),
+    so a circular convolution (FFT without zero-padding) is caught.
+    """
+    from mamba_edu import ssm
+
+    def make(rng, shape):
+        (L,) = shape
+        return rng.standard_normal(L), rng.standard_normal(L) * 0.9 ** np.arange(L)
+
+    cases = random_cases(make, [(16,), (7,), (100,)])
+    cases += [
+        Case("L = 1", (np.array([2.0]), np.array([3.0]))),
+        Case("an impulse gives back K", (np.eye(1, 9, 0)[0], np.arange(1.0, 10.0))),
+    ]
+    return check_function(
+        fn,
+        ssm.causal_conv,
+        cases,
+        exercise="fft_causal_conv",
+        rtol=1e-8,
+        atol=1e-10,
+        timeout=timeout,
+        quiet=quiet,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 04 — training linear RNNs (LRU)
+# ----------------------------------------------------------------------------------------------
+
+
+def check_lru_eigenvalues(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 04, exercise 1: ``fn(nu_log, theta_log)`` → λ = exp(−exp(ν^log) + i·exp(θ^log)), shape (N,)."""
+    from mamba_edu import lru
+
+    def make(rng, shape):
+        return rng.normal(-2, 1.5, shape), rng.normal(-1, 1.5, shape)
+
+    cases = random_cases(make, [(8,), (1,), (64,)])
+    cases += [Case("very negative ν^log (|λ| → 1)", (np.full(3, -20.0), np.zeros(3)))]
+    return check_function(
+        fn,
+        lru.eigenvalues,
+        cases,
+        exercise="lru_eigenvalues",
+        rtol=1e-10,
+        atol=1e-12,
+        timeout=timeout,
+        quiet=quiet,
+    )
+
+
+def check_ring_init(fn: Callable, *, quiet: bool = False, timeout: float = 20.0) -> CheckResult:
+    """Lesson 04, exercise 2: ``fn(N, r_min, r_max, max_phase, rng)`` → (ν^log, θ^log) whose λ are
+    uniform (in area) on the ring r_min ≤ |λ| ≤ r_max with phases uniform in [0, max_phase].
+
+    A sampler has no single right answer, so this check tests the distribution: ranges, then
+    Kolmogorov–Smirnov tests of |λ| and arg λ on 20,000 samples.
+    """
+    from scipy import stats
+
+    from mamba_edu import lru
+
+    def validate(case, got):
+        N, r_min, r_max, max_phase, _ = case.args
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return f"your function should return a pair (nu_log, theta_log), got {_type_name(got)}."
+        nu_log, theta_log = (np.asarray(v) for v in got)
+        for name, v in (("nu_log", nu_log), ("theta_log", theta_log)):
+            if v.shape != (N,):
+                return f"{name} should have shape ({N},), got {v.shape}."
+            if not np.all(np.isfinite(v)):
+                return f"{name} has non-finite values (a log of 0 or of a negative number?)."
+        lam = lru.eigenvalues(nu_log, theta_log)
+        r = np.abs(lam)
+        if r.min() < r_min - 1e-9 or r.max() > r_max + 1e-9:
+            return f"|λ| should lie in [{r_min}, {r_max}], found values from {r.min():.4f} to {r.max():.4f}."
+        if np.exp(theta_log).max() > max_phase + 1e-9:
+            return f"the phases exp(θ^log) should lie in [0, {max_phase:.4f}], found up to {np.exp(theta_log).max():.4f}."
+        cdf = lambda x: np.clip((x**2 - r_min**2) / (r_max**2 - r_min**2), 0, 1)  # noqa: E731
+        p_r = stats.kstest(r, cdf).pvalue
+        if p_r < 1e-4:
+            return (
+                f"|λ| is not uniform in area on the ring (KS test p = {p_r:.1e}). Uniform in area means "
+                f"|λ|² uniform on [r_min², r_max²]: sampling |λ| itself uniformly is the usual slip."
+            )
+        p_phase = stats.kstest(np.exp(theta_log), stats.uniform(0, max_phase).cdf).pvalue
+        if p_phase < 1e-4:
+            return f"the phases exp(θ^log) are not uniform on [0, max_phase] (KS test p = {p_phase:.1e})."
+        return None
+
+    cases = [
+        Case(
+            "full disk r ∈ [0, 1), 20,000 samples",
+            (20_000, 0.0, 0.999, 2 * np.pi, np.random.default_rng(0)),
+        ),
+        Case(
+            "narrow ring [0.9, 0.999], phase ≤ π/10",
+            (20_000, 0.9, 0.999, np.pi / 10, np.random.default_rng(1)),
+        ),
+        Case("ring [0.5, 0.9]", (20_000, 0.5, 0.9, np.pi, np.random.default_rng(2))),
+    ]
+    return check_function(
+        fn, None, cases, exercise="ring_init", validate=validate, timeout=timeout, quiet=quiet
+    )
+
+
+def check_gamma(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 04, exercise 3: ``fn(lam)`` → γ = √(1 − |λ|²) for complex λ of shape (N,)."""
+
+    def reference(lam):
+        return np.sqrt(1 - np.abs(lam) ** 2)
+
+    def make(rng, shape):
+        return (rng.uniform(0, 0.999, shape) * np.exp(1j * rng.uniform(-np.pi, np.pi, shape)),)
+
+    cases = random_cases(make, [(8,), (1,), (100,)])
+    cases += [
+        Case("λ = 0 (γ = 1)", (np.zeros(2, dtype=complex),)),
+        Case("|λ| close to 1", (np.array([0.9999j, -0.99999 + 0j]),)),
+    ]
+    return check_function(
+        fn, reference, cases, exercise="gamma", rtol=1e-9, atol=1e-12, timeout=timeout, quiet=quiet
     )
 
 

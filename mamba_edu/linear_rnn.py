@@ -406,6 +406,8 @@ class LinearStack(nn.Module):
 
     With ``mlp=False`` every piece is linear, so the whole model is one linear time-invariant map
     from the input sequence to the output sequence, however deep: a single linear recurrence.
+    ``readout="sequence"`` returns (batch, L, d_out); ``"last"`` returns the last step only,
+    (batch, d_out), e.g. class logits for :func:`mamba_edu.train.train_classifier`.
     """
 
     def __init__(
@@ -417,9 +419,13 @@ class LinearStack(nn.Module):
         N: int = 32,
         depth: int = 2,
         mlp: bool = True,
+        readout: str = "sequence",
         seed: int = 0,
     ):
         super().__init__()
+        if readout not in ("sequence", "last"):
+            raise ValueError(f"expected readout 'sequence' or 'last', got {readout!r}")
+        self.readout = readout
         with torch.random.fork_rng():  # seeded weights, without touching the caller's generator
             torch.manual_seed(seed)
             self.encoder = nn.Linear(d_in, H)
@@ -435,4 +441,4 @@ class LinearStack(nn.Module):
             z = recurrence(z)
             if self.mlps is not None:
                 z = z + self.mlps[i](z)
-        return self.decoder(z)
+        return self.decoder(z[:, -1] if self.readout == "last" else z)

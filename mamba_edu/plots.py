@@ -8,7 +8,13 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["roadmap", "loglog_timings", "measured_vs_theory", "loss_curves"]
+__all__ = [
+    "roadmap",
+    "loglog_timings",
+    "complex_plane",
+    "measured_vs_theory",
+    "loss_curves",
+]
 
 
 def roadmap(stages=None, *, highlight: str | None = "00"):
@@ -82,6 +88,27 @@ def loglog_timings(
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def complex_plane(points: Mapping[str, np.ndarray], *, title: str = "", ax=None):
+    """Eigenvalues (or any complex numbers) in the complex plane, one marker colour per set, with the
+    unit circle: inside it a recurrence decays, outside it blows up."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.6, 4.6))
+    theta = np.linspace(0, 2 * np.pi, 400)
+    ax.plot(np.cos(theta), np.sin(theta), color="0.5", lw=1, ls="--", label="|λ| = 1")
+    for name, z in points.items():
+        z = np.asarray(z)
+        ax.plot(z.real, z.imag, "o", ms=3, alpha=0.7, label=name)
+    ax.axhline(0, color="0.85", lw=0.8)
+    ax.axvline(0, color="0.85", lw=0.8)
+    ax.set_aspect("equal")
+    ax.set_xlabel("Re λ")
+    ax.set_ylabel("Im λ")
+    ax.legend(fontsize=8, loc="lower left")
+    if title:
+        ax.set_title(title)
+    return ax.figure
 
 
 def measured_vs_theory(

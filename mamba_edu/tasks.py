@@ -1,36 +1,79 @@
-"""Synthetic sequence tasks, generated from a seed (nothing is downloaded).
+"""Sequence tasks, generated with seeds (synthetic) or read from data a package ships (real).
 
-Each generator returns NumPy arrays: inputs ``x`` of shape (n, L, d_in), integer ``labels`` of
-shape (n, L) and a boolean ``mask`` of shape (L,) marking the positions that are scored.
+Each generator returns NumPy arrays ``(inputs, labels)`` and documents what makes it hard.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["delayed_xor"]
+__all__ = ["recall_first_token", "digits_pixels", "delayed_xor"]
 
 
-def delayed_xor(n: int, L: int, delays: tuple[int, int] = (2, 5), seed: int = 0):
-    """Random ±1 inputs; the label at step t is 1 when x_{t−a} and x_{t−b} differ, else 0.
+def recall_first_token(n: int, L: int, n_classes: int = 8, n_noise: int = 8, seed: int = 0):
+    """Remember the first token of a long sequence.
 
-    (a, b) = ``delays``. The label is the XOR of two past bits, i.e. whether x_{t−a}·x_{t−b} = −1.
-    Any *linear* function of the inputs is uncorrelated with it (E[x_i x_j x_k] = 0 for independent
-    ±1 inputs), so the best linear fit in squared error or cross-entropy is a constant: chance, 50 %
-    (a hand-set threshold on x_{t−a} + x_{t−b} gets 75 %, never more). The pieces the task needs
-    (two delayed copies, then a product) are a linear recurrence followed by a nonlinearity.
+    Each sequence starts with a class token (ids 0 … n_classes−1) followed by L − 1 distractor
+    tokens drawn uniformly from n_noise other ids; the label is the first token. Returns
+    ``tokens`` (n, L) int64 and ``labels`` (n,) int64.
 
-    Returns x (n, L, 1) float64, labels (n, L) int64, mask (L,) bool (True where t ≥ max(a, b)).
+    Difficulty: chance accuracy is 1/n_classes, and nothing after the first step helps. A model read
+    out at the last step must carry one token across L − 1 steps of distractors, so its state needs
+    modes with |λ|^L not vanishing (|λ| ≥ 0.98 for L = 128 keeps 7.5% of the signal) and gradients
+    that reach back L steps: a tanh RNN's gradients shrink like ρ^L (lesson 01), which is why it
+    stays at chance for L in the hundreds with a small training budget.
+    """
+    if L < 1 or n < 1:
+        raise ValueError(f"expected n >= 1 and L >= 1, got n={n}, L={L}")
+    if n_classes < 2 or n_noise < 1:
+        raise ValueError(f"expected n_classes >= 2 and n_noise >= 1, got {n_classes}, {n_noise}")
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, n)
+    tokens = rng.integers(n_classes, n_classes + n_noise, (n, L))
+    tokens[:, 0] = labels
+    return tokens.astype(np.int64), labels.astype(np.int64)
+
+
+def digits_pixels(seed: int = 0, test_fraction: float = 0.25):
+    """Handwritten digits read pixel by pixel: 8×8 images as sequences of 64 intensities.
+
+    Data: the 1,797 digit images that scikit-learn ships inside its package (a copy of the UCI
+    optical-recognition test set; no download). Pixels scaled to [0, 1]. Returns
+    ``(x_train, y_train), (x_test, y_test)`` with x of shape (n, 64, 1), split with ``seed``.
+
+    Difficulty: a sequence model sees one pixel at a time and must integrate strokes across rows
+    (8 steps apart) and the whole image (64 steps); a linear classifier on all 64 pixels at once
+    reaches about 95%, the yardstick.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images.reshape(-1, 64, 1) / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_test = int(round(test_fraction * len(y)))
+    test, train = order[:n_test], order[n_test:]
+    return (x[train], y[train]), (x[test], y[test])
+
+
+def delayed_xor(n: int, L: int, delays: tuple[int, int] = (3, 7), seed: int = 0):
+    """Random ±1 inputs; the label is 1 when the inputs a and b steps before the end differ.
+
+    (a, b) = ``delays``: with T = L − 1 the last step, the label is x_{T−a} XOR x_{T−b}, i.e.
+    whether x_{T−a}·x_{T−b} = −1. Returns ``inputs`` (n, L, 1) float32 and ``labels`` (n,) int64.
+
+    Difficulty: any *linear* function of the inputs is uncorrelated with the label
+    (E[x_i x_j x_k] = 0 for independent ±1 inputs), so the best linear fit in squared error or
+    cross-entropy is a constant: chance, 50 % (a hand-set threshold on x_{T−a} + x_{T−b} gets 75 %,
+    never more). The pieces the task needs (two delayed copies, then a product) are a linear
+    recurrence followed by a nonlinearity (lesson 02).
     """
     a, b = (int(d) for d in delays)
     if n < 1 or L < 1:
         raise ValueError(f"expected n >= 1 and L >= 1, got n={n}, L={L}")
-    if min(a, b) < 0 or max(a, b) >= L:
-        raise ValueError(f"expected delays in 0..L-1 = 0..{L - 1}, got {delays}")
+    if a == b or min(a, b) < 0 or max(a, b) >= L:
+        raise ValueError(f"expected two different delays in 0..L-1 = 0..{L - 1}, got {delays}")
     rng = np.random.default_rng(seed)
-    x = rng.choice([-1.0, 1.0], size=(n, L))
-    labels = np.zeros((n, L), dtype=np.int64)
-    first = max(a, b)
-    labels[:, first:] = (x[:, first - a : L - a] != x[:, first - b : L - b]).astype(np.int64)
-    mask = np.arange(L) >= first
-    return x[..., None], labels, mask
+    x = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(n, L))
+    labels = (x[:, L - 1 - a] != x[:, L - 1 - b]).astype(np.int64)
+    return x[..., None], labels

@@ -254,3 +254,135 @@ def eigenvalue_explorer(
         ),
     }
     return interactive_figure(controls, draw, figsize=(9.0, 3.4))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 05 — how much of a signal's history does a HiPPO state remember?
+# ----------------------------------------------------------------------------------------------
+
+HIPPO_SIGNALS = ("two sines", "square wave", "chirp", "noise")
+
+
+def _hippo_signal(kind: str, t: np.ndarray) -> np.ndarray:
+    if kind == "two sines":
+        return np.sin(2 * np.pi * 3 * t) + 0.5 * np.cos(2 * np.pi * 7 * t)
+    if kind == "square wave":
+        return np.sign(np.sin(2 * np.pi * 4 * t + 0.1))
+    if kind == "chirp":
+        return np.sin(2 * np.pi * (2 + 10 * t) * t)
+    if kind == "noise":
+        rng = np.random.default_rng(0)
+        return np.convolve(rng.standard_normal(t.size), np.ones(15) / np.sqrt(15), mode="same")
+    raise ValueError(f"expected a signal in {HIPPO_SIGNALS}, got {kind!r}")
+
+
+def hippo_explorer(
+    N: int = 16, samples: int = 1000, signal: str = "two sines"
+) -> InteractiveFigure:
+    """Lesson 05 widget: HiPPO-LegS compresses a whole history into N numbers; how well?
+
+    Controls: ``N`` (state size), ``samples`` (how many steps the unit interval is sampled with, i.e.
+    Δ = 1/samples), ``signal``. Axes 0: the signal (line 0) and its reconstruction from the final
+    state (line 1); the title gives the RMS error.
+    """
+    from mamba_edu import ssm
+
+    _hippo_signal(signal, np.linspace(0, 1, 4))
+
+    def draw(fig: Figure, N: int, samples: int, signal: str) -> None:
+        t = np.linspace(0, 1, samples)
+        f = _hippo_signal(signal, t)
+        c = ssm.hippo_legs_online(f, N)[-1]
+        rec = ssm.legendre_reconstruct(c, samples)
+        err = float(np.sqrt(np.mean((rec - f) ** 2)))
+        ax = fig.add_subplot()
+        ax.plot(t, f, color="0.55", lw=1, label="signal f")
+        ax.plot(t, rec, color="C3", lw=2, label=f"from the {N} numbers of the state")
+        ax.set_xlabel("time (the state is read at the end, t = 1)")
+        ax.set_title(f"N = {N}, Δ = 1/{samples}: RMS reconstruction error {err:.3f}")
+        ax.legend(loc="lower left", fontsize=8)
+
+    controls = {
+        "N": W.IntSlider(
+            value=N, min=2, max=64, step=2, description="state N", continuous_update=False
+        ),
+        "samples": W.SelectionSlider(
+            options=[100, 250, 500, 1000, 2000],
+            value=samples,
+            description="1/Δ",
+            continuous_update=False,
+        ),
+        "signal": W.Dropdown(options=list(HIPPO_SIGNALS), value=signal, description="signal"),
+    }
+    return interactive_figure(controls, draw)
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 04 — the LRU's eigenvalue ring
+# ----------------------------------------------------------------------------------------------
+
+
+def ring_explorer(
+    r_min: float = 0.4, r_max: float = 0.9, max_phase: float = np.pi, N: int = 256
+) -> InteractiveFigure:
+    """Lesson 04 widget: the ring initialization and why γ is needed.
+
+    Controls: ``r_min``, ``r_max``, ``max_phase``. Axes 0: N eigenvalues sampled on the ring (line 0
+    is the unit circle, line 1 the samples). Axes 1: the expected state size E‖x_t‖² / E‖Bu‖² over
+    time for white-noise input, without γ (line 0: it grows to the LRU paper's Proposition 3 value,
+    line 2) and with γ (line 1: it stays at 1). The title gives the median memory horizon 1/(1 − |λ|).
+    """
+    from mamba_edu import lru
+
+    def draw(fig: Figure, r_min: float, r_max: float, max_phase: float) -> None:
+        r_lo, r_hi = min(r_min, r_max - 1e-3), max(r_max, r_min + 1e-3)
+        lam = lru.eigenvalues(*lru.ring_init(N, r_lo, min(r_hi, 0.9999), max_phase, rng=0))
+        ax0, ax1 = fig.subplots(1, 2, width_ratios=[1, 1.6])
+        theta = np.linspace(0, 2 * np.pi, 200)
+        ax0.plot(np.cos(theta), np.sin(theta), color="0.6", lw=1, ls="--")
+        ax0.plot(lam.real, lam.imag, "o", ms=2.5, alpha=0.7)
+        ax0.set_aspect("equal")
+        ax0.set_title("sampled λ", fontsize=9)
+        t = np.arange(1, 301)
+        r2 = np.abs(lam) ** 2
+        # E|x_t|² for unit white noise: Σ_{k<t} r^{2k} = (1 − r^{2t})/(1 − r²), averaged over λ;
+        # with γ the input is scaled by γ² = 1 − r² in power, which cancels the denominator
+        decayed = r2[None, :] ** t[:, None]  # (T, N)
+        ax1.semilogy(t, ((1 - decayed) / (1 - r2)).mean(axis=1), color="C3", label="without γ")
+        ax1.semilogy(t, (1 - decayed).mean(axis=1), color="C2", label="with γ = √(1−|λ|²)")
+        ax1.axhline(
+            lru.prop3_expected_norm(r_lo, min(r_hi, 0.9999)),
+            color="C3",
+            ls=":",
+            lw=1,
+            label="Prop. 3 limit",
+        )
+        ax1.set_xlabel("time step t")
+        ax1.set_ylabel("E‖x_t‖² / E‖Bu‖²")
+        ax1.legend(fontsize=8, loc="lower right")
+        horizon = np.median(1 / (1 - np.abs(lam)))
+        ax1.set_title(f"median memory horizon 1/(1−|λ|) ≈ {horizon:.0f} steps", fontsize=9)
+
+    controls = {
+        "r_min": W.FloatSlider(
+            value=r_min, min=0.0, max=0.99, step=0.01, description="r_min", continuous_update=False
+        ),
+        "r_max": W.FloatSlider(
+            value=r_max,
+            min=0.1,
+            max=0.999,
+            step=0.001,
+            readout_format=".3f",
+            description="r_max",
+            continuous_update=False,
+        ),
+        "max_phase": W.FloatSlider(
+            value=max_phase,
+            min=0.05,
+            max=2 * np.pi,
+            step=0.05,
+            description="max phase",
+            continuous_update=False,
+        ),
+    }
+    return interactive_figure(controls, draw, figsize=(9.0, 3.4))

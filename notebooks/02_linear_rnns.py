@@ -338,11 +338,12 @@ print(f"At N = {sizes[-1]} the dense update takes {speedup:.0f}x as long as the 
 #
 # However many linear recurrences we chain, the result is one linear time-invariant map: $y = K * x$
 # for some kernel $K$. Such a map cannot compute even the product of two past inputs. The task
-# below makes that concrete: the inputs are random $\pm 1$ bits and the label at step $t$ is 1 when
-# $x_{t-3}$ and $x_{t-7}$ differ (an XOR of two delayed bits). For independent $\pm1$ inputs every
-# linear function of $x$ is uncorrelated with the label ($E[x_i x_j x_k] = 0$), so the best linear
-# fit, in squared error or in cross-entropy, ignores the input and predicts a constant: chance, 50%.
-# (A threshold set by hand on $x_{t-3} + x_{t-7}$ can reach 75% by being wrong on one of the four
+# below makes that concrete: the inputs are random $\pm 1$ bits and the label, read at the last
+# step $T$, is 1 when $x_{T-3}$ and $x_{T-7}$ differ (an XOR of two delayed bits). For independent
+# $\pm1$ inputs every linear function of $x$ is uncorrelated with the label ($E[x_i x_j x_k] = 0$),
+# so the best linear fit, in squared error or in cross-entropy, ignores the input and predicts a
+# constant: chance, 50%.
+# (A threshold set by hand on $x_{T-3} + x_{T-7}$ can reach 75% by being wrong on one of the four
 # bit patterns every time; no linear model reaches 100%, and training does not even find the 75%.)
 #
 # The fix used by every model from here on: interleave the linear recurrences with a small MLP
@@ -360,57 +361,40 @@ print(f"At N = {sizes[-1]} the dense update takes {speedup:.0f}x as long as the 
 # time, and a test checks that it equals the step-by-step recurrence.
 
 # %%
-L_task, delays = 32, (3, 7)
-x_train, y_train, mask = tasks.delayed_xor(4096, L_task, delays, seed=0)
-x_test, y_test, _ = tasks.delayed_xor(1024, L_task, delays, seed=1)
-x_train, y_train = (
-    torch.tensor(x_train, dtype=torch.float32),
-    torch.tensor(y_train, dtype=torch.float32),
-)
-x_test, y_test = torch.tensor(x_test, dtype=torch.float32), torch.tensor(y_test)
-scored = torch.tensor(mask)  # positions t >= 7, where the label is defined
+L_task, delays = 16, (3, 7)
+train_set = tasks.delayed_xor(4096, L_task, delays, seed=0)
+test_set = tasks.delayed_xor(1024, L_task, delays, seed=1)
 print(
-    f"{len(x_train)} training sequences of length {L_task}; label = x[t-{delays[0]}] XOR x[t-{delays[1]}]"
+    f"{len(train_set[1])} training sequences of length {L_task}; "
+    f"label = x[T-{delays[0]}] XOR x[T-{delays[1]}], read out at the last step T"
 )
-
-
-def xor_loss(model, step):
-    pick = torch.randint(0, len(x_train), (64,), generator=torch.Generator().manual_seed(step))
-    logits = model(x_train[pick])[..., 0]
-    return torch.nn.functional.binary_cross_entropy_with_logits(
-        logits[:, scored], y_train[pick][:, scored]
-    )
-
-
-def accuracy(model):
-    with torch.no_grad():
-        predicted = (model(x_test)[..., 0] > 0).long()
-    return (predicted[:, scored] == y_test[:, scored]).float().mean().item()
-
 
 models = {
-    "one linear recurrence": lr.LinearStack(1, 1, H=32, N=32, depth=1, mlp=False),
-    "stack: 2 x (recurrence + MLP)": lr.LinearStack(1, 1, H=32, N=32, depth=2, mlp=True),
+    "one linear recurrence": lr.LinearStack(1, 2, depth=1, mlp=False, readout="last"),
+    "stack: 2 x (recurrence + MLP)": lr.LinearStack(1, 2, depth=2, mlp=True, readout="last"),
 }
-results, histories = {}, {}
+results = {}
 for name, model in models.items():
-    run = train.train(model, xor_loss, steps=200, lr=3e-3, seed=0, desc=name)
-    histories[name] = run.losses
-    results[name] = accuracy(model)
+    results[name] = train.train_classifier(
+        model, train_set, test_set, steps=300, lr=3e-3, seed=0, progress=name
+    )
     n_params = sum(p.numel() for p in model.parameters())
     print(
-        f"{name:30}: test accuracy {results[name]:6.1%}   ({n_params} parameters, "
-        f"trained in {run.seconds:.1f} s on this machine)"
+        f"{name:30}: test accuracy {results[name].accuracy:6.1%}   ({n_params} parameters, "
+        f"trained in {results[name].seconds:.1f} s on this machine)"
     )
-fig = plots.loss_curves(histories, title="Delayed XOR: training loss (cross-entropy)")
+fig = plots.loss_curves(
+    {name: r.losses for name, r in results.items()},
+    title="Delayed XOR: training loss (cross-entropy)",
+)
 
 # %% [markdown]
 # The check: the single linear recurrence stays at chance (its loss stays at $\ln 2 \approx 0.693$,
 # the loss of a constant prediction), as the argument above says; the stack solves the task.
 
 # %%
-linear_acc = results["one linear recurrence"]
-stack_acc = results["stack: 2 x (recurrence + MLP)"]
+linear_acc = results["one linear recurrence"].accuracy
+stack_acc = results["stack: 2 x (recurrence + MLP)"].accuracy
 assert linear_acc < 0.6, f"a linear model should be at chance, got {linear_acc:.1%}"
 assert stack_acc > 0.9, f"the stack should solve the task, got {stack_acc:.1%}"
 print(f"one linear recurrence: {linear_acc:.1%} (chance is 50%); stack: {stack_acc:.1%}")

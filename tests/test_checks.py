@@ -342,3 +342,83 @@ def test_check_diagonalize():
 
     result = checks.check_diagonalize(lambda A, B, C: np.linalg.eig(A), quiet=True)
     assert not result and "tuple (lam, B_tilde, C_tilde)" in result.message
+
+
+# Lesson 05 checks: accept the reference, reject typical mistakes with a message naming what differs.
+
+
+def test_check_zoh():
+    from mamba_edu import ssm
+
+    assert checks.check_zoh(lambda lam, B, dt: ssm.discretize(lam, B, dt, "zoh"), quiet=True)
+    euler_b = checks.check_zoh(lambda lam, B, dt: (np.exp(dt * lam), dt * B), quiet=True)
+    assert not euler_b and "your output[1] differs" in euler_b.message
+
+
+def test_check_vandermonde_kernel():
+    from mamba_edu import ssm
+
+    assert checks.check_vandermonde_kernel(ssm.ssm_kernel, quiet=True)
+
+    def starts_at_power_one(Ab, Bb, C, L):
+        return (C * Bb) @ (Ab[:, None] ** np.arange(1, L + 1)[None, :])
+
+    result = checks.check_vandermonde_kernel(starts_at_power_one, quiet=True)
+    assert not result and "index (0,)" in result.message
+
+
+def test_check_fft_causal_conv_catches_circular_convolution():
+    from mamba_edu import ssm
+
+    assert checks.check_fft_causal_conv(ssm.fft_conv, quiet=True)
+
+    def circular(u, K):
+        return np.fft.irfft(np.fft.rfft(u) * np.fft.rfft(K), n=u.shape[0])
+
+    result = checks.check_fft_causal_conv(circular, quiet=True)
+    assert not result and "differs at index" in result.message
+
+
+# Lesson 04 checks.
+
+
+def test_check_lru_eigenvalues():
+    from mamba_edu import lru
+
+    assert checks.check_lru_eigenvalues(lru.eigenvalues, quiet=True)
+    sign_slip = checks.check_lru_eigenvalues(
+        lambda nu, th: np.exp(np.exp(nu) + 1j * np.exp(th)), quiet=True
+    )
+    assert not sign_slip and "differs" in sign_slip.message
+
+
+def test_check_ring_init_tests_the_distribution():
+    from mamba_edu import lru
+
+    assert checks.check_ring_init(
+        lambda N, a, b, p, rng: lru.ring_init(N, a, b, p, rng=rng), quiet=True
+    )
+
+    def uniform_radius(N, r_min, r_max, max_phase, rng):  # |λ| uniform instead of |λ|²
+        r = rng.uniform(r_min, r_max, N)
+        return np.log(-np.log(r)), np.log(max_phase * rng.uniform(size=N))
+
+    result = checks.check_ring_init(uniform_radius, quiet=True)
+    assert not result and "uniform in area" in result.message
+
+    def too_wide(N, r_min, r_max, max_phase, rng):
+        return lru.ring_init(N, r_min, r_max, 2 * np.pi, rng=rng)
+
+    assert "phases" in checks.check_ring_init(too_wide, quiet=True).message
+    assert "pair" in checks.check_ring_init(lambda *a: np.zeros(3), quiet=True).message
+
+
+def test_check_gamma():
+    assert checks.check_gamma(lambda lam: np.sqrt(1 - np.abs(lam) ** 2), quiet=True)
+    result = checks.check_gamma(lambda lam: np.sqrt(1 - lam**2), quiet=True)  # forgot the modulus
+    assert not result
+
+
+def test_check_function_needs_reference_or_validate():
+    with pytest.raises(ValueError, match="exactly one"):
+        check_function(abs, None, [], exercise="x")

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from mamba_edu import linear_rnn as lr
-from mamba_edu import tasks
 
 
 def system(N=6, D=2, P=3, radius=0.9, seed=0):
@@ -194,30 +193,14 @@ def test_linear_stack_without_mlp_is_linear_in_its_input():
     assert not torch.allclose(nonlinear(2 * a) - zero, 2 * (nonlinear(a) - zero))
 
 
-def test_delayed_xor_labels():
-    x, labels, mask = tasks.delayed_xor(3, 10, delays=(1, 4), seed=0)
-    assert (
-        x.shape == (3, 10, 1)
-        and labels.shape == (3, 10)
-        and mask.tolist() == [False] * 4 + [True] * 6
-    )
-    for t in range(4, 10):
-        np.testing.assert_array_equal(labels[:, t], (x[:, t - 1, 0] * x[:, t - 4, 0] < 0))
-    assert labels[:, :4].sum() == 0
-    with pytest.raises(ValueError, match="delays"):
-        tasks.delayed_xor(2, 5, delays=(1, 5))
-
-
-def test_linear_stack_is_seeded_without_touching_the_global_generator():
-    torch.manual_seed(123)
-    expected_next = torch.rand(3)
-    torch.manual_seed(123)
-    a = lr.LinearStack(1, 1, H=4, N=3, seed=5)
-    torch.testing.assert_close(torch.rand(3), expected_next)
-    b = lr.LinearStack(1, 1, H=4, N=3, seed=5)
-    c = lr.LinearStack(1, 1, H=4, N=3, seed=6)
-    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
-        torch.testing.assert_close(pa, pb)
-    assert not all(
-        torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True)
-    )
+def test_linear_stack_last_step_readout():
+    model = lr.LinearStack(1, 2, H=4, N=3, readout="last").double()
+    x = torch.randn(5, 9, 1, dtype=torch.float64)
+    assert model(x).shape == (5, 2)
+    model.readout = "sequence"
+    full = model(x)
+    assert full.shape == (5, 9, 2)
+    model.readout = "last"
+    torch.testing.assert_close(model(x), full[:, -1])
+    with pytest.raises(ValueError, match="readout"):
+        lr.LinearStack(1, 1, readout="mean")

@@ -142,3 +142,50 @@ def test_eigenvalue_explorer_phase_sets_the_oscillation():
     assert sign_changes[0] == 0 and sign_changes == sorted(sign_changes)
     _, spiral, pair = ex.line_data(0)[:3]
     assert pair[0] == pytest.approx(-pair[1])  # λ and its conjugate λ̄
+
+
+def test_hippo_explorer_larger_state_reconstructs_better():
+    ex = widgets.hippo_explorer(N=4, samples=1000)
+    errors = []
+    for N in (4, 16, 32):
+        ex.controls["N"].value = N
+        f, rec = ex.line_data()
+        errors.append(np.sqrt(np.mean((f - rec) ** 2)))
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.05
+
+
+def test_hippo_explorer_finer_sampling_helps_a_large_state():
+    ex = widgets.hippo_explorer(N=64, samples=250)
+    coarse = np.sqrt(np.mean(np.subtract(*ex.line_data()) ** 2))
+    ex.controls["samples"].value = 2000
+    fine = np.sqrt(np.mean(np.subtract(*ex.line_data()) ** 2))
+    assert fine < coarse / 3
+    before = ex.image.value
+    ex.controls["signal"].value = "square wave"
+    assert ex.image.value != before and "RMS reconstruction error" in ex.figure.axes[0].get_title()
+
+
+def test_hippo_explorer_rejects_unknown_signal():
+    with pytest.raises(ValueError, match="two sines"):
+        widgets.hippo_explorer(signal="sawtooth")
+
+
+def test_ring_explorer_closer_ring_blows_up_without_gamma_only():
+    ex = widgets.ring_explorer(r_min=0.4, r_max=0.9)
+    lam_r = np.hypot(*[line.get_data()[i] for line in [ex.figure.axes[0].lines[1]] for i in (0, 1)])
+    assert lam_r.min() >= 0.4 - 1e-9 and lam_r.max() <= 0.9 + 1e-9
+    without, with_gamma, limit = ex.line_data(1)
+    ex.controls["r_max"].value = 0.999
+    without2, with_gamma2, limit2 = ex.line_data(1)
+    assert without2[-1] > 3 * without[-1]
+    assert limit2[0] > limit[0]
+    assert with_gamma2[-1] == pytest.approx(1.0, abs=0.15) and with_gamma[-1] == pytest.approx(
+        1.0, abs=0.05
+    )
+    title = ex.figure.axes[1].get_title()
+    ex.controls["r_min"].value = 0.95
+    assert ex.figure.axes[1].get_title() != title  # the memory horizon grows
+    before = ex.image.value
+    ex.controls["max_phase"].value = 0.3
+    assert ex.image.value != before

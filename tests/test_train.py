@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mamba_edu import train
+
+
+def separable(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    return x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+
+
+def test_training_learns_a_separable_problem_and_records_losses():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    result = train.train_classifier(
+        model, separable(512, 0), separable(256, 1), steps=200, lr=1e-2, progress=False
+    )
+    assert result.accuracy > 0.9
+    assert len(result.losses) == 200 and result.losses[-1] < result.losses[0]
+    assert result.seconds > 0 and not result.diverged
+
+
+def test_divergence_is_reported():
+    class Exploding(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, x):
+            return torch.stack([x[:, 0] * float("inf") * self.w, x[:, 1]], dim=1)
+
+    result = train.train_classifier(
+        Exploding(), separable(64, 0), separable(64, 1), steps=10, progress=False
+    )
+    assert result.diverged and np.isnan(result.accuracy)
+
+
+def test_on_step_records_diagnostics_and_bad_sizes_fail():
+    model = nn.Linear(4, 2)
+    result = train.train_classifier(
+        model,
+        separable(64, 0),
+        separable(64, 1),
+        steps=5,
+        progress=False,
+        on_step=lambda s, m: {"step": s},
+    )
+    assert result.extra["step"] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="as many inputs as labels"):
+        train.train_classifier(
+            model,
+            (np.zeros((3, 4), np.float32), np.zeros(2, np.int64)),
+            separable(4, 1),
+            progress=False,
+        )
