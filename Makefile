@@ -27,8 +27,9 @@ $(VENV)/.installed-core: pyproject.toml | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q -e .
 	@touch $@
 
+# The tests need the parity extra too (Triton, run under its interpreter on a CPU).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-core
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,parity]'
 	@touch $@
 
 install: $(VENV)/.installed-core

@@ -36,6 +36,10 @@ __all__ = [
     "describe_mismatch",
     "check_running_state",
     "check_causal_attention",
+    "check_combine",
+    "check_associativity_gap",
+    "check_hillis_steele",
+    "check_chunked_scan",
     "check_rnn_forward",
     "check_rnn_backward",
     "check_jacobian_norms",
@@ -677,6 +681,150 @@ def check_gamma(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> 
     ]
     return check_function(
         fn, reference, cases, exercise="gamma", rtol=1e-9, atol=1e-12, timeout=timeout, quiet=quiet
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 03 — parallel scan
+# ----------------------------------------------------------------------------------------------
+
+
+def _affine_pair(rng, shape, complex_=False):
+    a = rng.uniform(-1.0, 1.0, shape)
+    b = rng.standard_normal(shape)
+    if complex_:
+        a = a * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
+        b = b + 1j * rng.standard_normal(shape)
+    return a, b
+
+
+def check_combine(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 03, exercise 1: ``fn(left, right)`` with left = (a1, b1), right = (a2, b2) returns the
+    composition "left, then right": (a1·a2, a2·b1 + b2). Compared with :func:`mamba_edu.scan.combine`.
+    """
+    from mamba_edu import scan
+
+    def reference(left, right):
+        return scan.combine(left, right)
+
+    def case(name, seed, shape, complex_=False):
+        rng = _rng(seed)
+        return Case(name, (_affine_pair(rng, shape, complex_), _affine_pair(rng, shape, complex_)))
+
+    cases = [
+        case("random (5,)", 0, (5,)),
+        case("random (3, 4)", 1, (3, 4)),
+        case("complex a and b", 2, (6,), complex_=True),
+        Case("plain numbers: (2, 3) then (5, 7)", ((2.0, 3.0), (5.0, 7.0))),
+        Case(
+            "the identity (1, 0) first",
+            ((np.ones(3), np.zeros(3)), (np.full(3, 0.5), np.arange(3.0))),
+        ),
+    ]
+    return check_function(fn, reference, cases, exercise="combine", timeout=timeout, quiet=quiet)
+
+
+def _reference_gap(op, x, y, z):
+    left = op(op(x, y), z)
+    right = op(x, op(y, z))
+    return float(
+        max(np.max(np.abs(np.asarray(l) - np.asarray(r))) for l, r in zip(left, right, strict=True))
+    )
+
+
+def _average_op(x, y):
+    """Not associative: the average of the two pairs."""
+    return (x[0] + y[0]) / 2, (x[1] + y[1]) / 2
+
+
+def check_associativity_gap(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 03, exercise 2: ``fn(op, x, y, z)`` returns the largest absolute difference, over
+    both components and every element, between op(op(x, y), z) and op(x, op(y, z)), as a float.
+
+    Tried with the scan operator (gap ≈ 1e-16) and with a non-associative one (a large gap).
+    """
+    from mamba_edu import scan
+
+    def triple(seed, shape, complex_=False):
+        rng = _rng(seed)
+        return tuple(_affine_pair(rng, shape, complex_) for _ in range(3))
+
+    cases = [
+        Case("the scan operator, random (8,)", (scan.combine, *triple(0, (8,)))),
+        Case("the scan operator, complex (4, 3)", (scan.combine, *triple(1, (4, 3), True))),
+        Case("averaging (not associative)", (_average_op, *triple(2, (6,)))),
+        Case(
+            "averaging, plain numbers",
+            (_average_op, (1.0, 0.0), (3.0, 4.0), (5.0, 8.0)),
+        ),
+    ]
+    return check_function(
+        fn,
+        _reference_gap,
+        cases,
+        exercise="associativity_gap",
+        rtol=1e-6,
+        atol=1e-9,
+        timeout=timeout,
+        quiet=quiet,
+    )
+
+
+def check_hillis_steele(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 03, exercise 3: ``fn(a, b)`` returns h (same shape as a, b: (..., L)) by recursive
+    doubling. Compared with :func:`mamba_edu.scan.sequential_scan`: the same h, any bracketing."""
+    from mamba_edu import scan
+
+    def make(rng, shape):
+        return _affine_pair(rng, shape)
+
+    cases = random_cases(make, [(8,), (13,), (2, 16), (3, 37)])
+    cases += [
+        Case("L = 1", (np.array([0.5]), np.array([2.0]))),
+        Case("L = 2", (np.array([0.5, 0.5]), np.array([2.0, 1.0]))),
+        Case("complex a (an oscillating decay)", _affine_pair(_rng(9), (2, 11), True)),
+        Case("a = 1 (a running sum)", (np.ones(10), np.arange(10.0))),
+    ]
+    return check_function(
+        fn,
+        scan.sequential_scan,
+        cases,
+        exercise="hillis_steele",
+        rtol=1e-10,
+        atol=1e-12,
+        timeout=timeout,
+        quiet=quiet,
+    )
+
+
+def check_chunked_scan(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 03, exercise 4: ``fn(a, b, chunk)`` returns h (shape (..., L)) by scanning chunks of
+    ``chunk`` steps and carrying the state between them. Compared with
+    :func:`mamba_edu.scan.sequential_scan`, on lengths that are and are not multiples of ``chunk``."""
+    from mamba_edu import scan
+
+    def reference(a, b, chunk):
+        return scan.sequential_scan(a, b)
+
+    cases = [
+        Case("L = 12, chunk = 4", (*_affine_pair(_rng(0), (12,)), 4)),
+        Case("L = 13, chunk = 4 (a short last chunk)", (*_affine_pair(_rng(1), (13,)), 4)),
+        Case("(3, 20), chunk = 6", (*_affine_pair(_rng(2), (3, 20)), 6)),
+        Case("chunk = 1", (*_affine_pair(_rng(3), (7,)), 1)),
+        Case("chunk longer than L", (*_affine_pair(_rng(4), (5,)), 8)),
+        Case("complex a", (*_affine_pair(_rng(5), (2, 9), True), 4)),
+    ]
+    return check_function(
+        fn,
+        reference,
+        cases,
+        exercise="chunked_scan",
+        rtol=1e-10,
+        atol=1e-12,
+        timeout=timeout,
+        quiet=quiet,
     )
 
 

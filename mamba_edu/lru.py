@@ -128,17 +128,28 @@ def prop3_expected_norm(r_min: float, r_max: float) -> float:
 # ----------------------------------------------------------------------------------------------
 
 
-def diagonal_scan(lam: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def diagonal_scan(lam: torch.Tensor, x: torch.Tensor, *, backend: str = "auto") -> torch.Tensor:
     """h_t = λ ⊙ h_{t−1} + x_t along time for a time-invariant diagonal λ (N,), x (B, L, N) complex.
 
-    Pure PyTorch, differentiable by autograd: the Hillis–Steele doubling of lesson 03 (after step k,
-    h_t holds the sum of the last 2^k inputs, weighted by powers of λ), so log₂L vectorized steps
-    instead of L Python steps.
+    backend ``"numba"``: the compiled first-order scan of ``kernels/scan_cpu.py`` (hand-derived
+    backward, lesson 03), the fast path on a CPU. ``"torch"``: pure PyTorch, differentiable by
+    autograd, the Hillis–Steele doubling of lesson 03 (after step k, h_t holds the last 2^k inputs
+    weighted by powers of λ: log₂L vectorized steps instead of L Python steps). ``"auto"``: numba
+    for CPU tensors, else torch.
     """
     if x.ndim != 3 or lam.shape != (x.shape[-1],):
         raise ValueError(
             f"expected lam (N,) and x (B, L, N), got {tuple(lam.shape)} and {tuple(x.shape)}"
         )
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"expected backend 'auto', 'numba' or 'torch', got {backend!r}")
+    if backend == "numba" or (backend == "auto" and x.device.type == "cpu"):
+        from mamba_edu.kernels import scan_cpu
+
+        Bsz, L, N = x.shape
+        a = lam.to(x.dtype)[None, :, None].expand(Bsz, N, L).contiguous()  # (B, N, L): time last
+        h = scan_cpu.first_order_scan(a, x.transpose(1, 2).contiguous(), backend=backend)
+        return h.transpose(1, 2)
     h, power, offset = x, lam, 1
     L = x.shape[1]
     while offset < L:

@@ -12,6 +12,7 @@ __all__ = [
     "roadmap",
     "loglog_timings",
     "complex_plane",
+    "work_depth",
     "measured_vs_theory",
     "loss_curves",
 ]
@@ -109,6 +110,39 @@ def complex_plane(points: Mapping[str, np.ndarray], *, title: str = "", ax=None)
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+def work_depth(
+    sizes: Sequence[float],
+    work: Mapping[str, Sequence[float]],
+    depth: Mapping[str, Sequence[float]],
+    *,
+    title: str = "",
+):
+    """Two log-log panels against the input size n: work (operations) and depth (parallel steps).
+
+    ``work`` and ``depth`` map a method's name to its counts at each size; a method keeps its
+    colour in both panels. Reference lines n, n·log₂ n and log₂ n are drawn dotted.
+    """
+    sizes = np.asarray(sizes, dtype=float)
+    fig, (ax_w, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = {name: f"C{i}" for i, name in enumerate(dict.fromkeys([*work, *depth]))}
+    for name, counts in work.items():
+        ax_w.loglog(sizes, counts, "o-", ms=3, color=colours[name], label=name)
+    for name, counts in depth.items():
+        ax_d.loglog(sizes, counts, "o-", ms=3, color=colours[name], label=name)
+    ax_w.loglog(sizes, sizes, ":", color="0.5", label="n")
+    ax_w.loglog(sizes, sizes * np.log2(sizes), "--", color="0.5", lw=1, label="n·log₂ n")
+    ax_d.loglog(sizes, np.log2(sizes), ":", color="0.5", label="log₂ n")
+    for ax, what in ((ax_w, "work: operator applications"), (ax_d, "depth: parallel steps")):
+        ax.set_xlabel("sequence length n")
+        ax.set_ylabel(what)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def measured_vs_theory(

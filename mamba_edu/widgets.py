@@ -22,6 +22,7 @@ __all__ = [
     "InteractiveFigure",
     "interactive_figure",
     "memory_explorer",
+    "blelloch_stepper",
     "gradient_explorer",
     "eigenvalue_explorer",
 ]
@@ -127,133 +128,6 @@ def memory_explorer(a: float = 0.8, kind: str = "impulse", L: int = 80) -> Inter
         "input": W.Dropdown(options=["impulse", "step", "noise"], value=kind, description="input"),
     }
     return interactive_figure(controls, draw)
-
-
-# ----------------------------------------------------------------------------------------------
-# Lesson 01 — how far back does a gradient reach?
-# ----------------------------------------------------------------------------------------------
-
-
-def gradient_explorer(
-    radius: float = 0.9, nonlinearity: str = "tanh", L: int = 100, N: int = 32, seed: int = 0
-) -> InteractiveFigure:
-    """Lesson 01 widget: spectral radius ρ(W), nonlinearity, length → ‖∂h_T/∂h_t‖ and the states.
-
-    A random RNN (N states, one noise input, W Gaussian rescaled to spectral radius ρ) is run on a
-    fixed input. Axes 0 (log scale): line 0 is ‖∂h_T/∂h_t‖ against the distance T − t, line 1 the
-    theory ρ^(T−t) of the linear network. Axes 1: the first four state units over time (lines 0–3).
-    Controls: ``radius`` (0.5 … 1.5), ``nonlinearity`` (tanh, relu, identity), ``L`` (10 … 300).
-    """
-    from mamba_edu import rnn
-
-    rnn._nonlinearity(nonlinearity)
-    rng = np.random.default_rng(seed)
-    U = rng.standard_normal((N, 1))
-    x_all = rng.standard_normal((300, 1))
-
-    def draw(fig: Figure, radius: float, nonlinearity: str, L: int) -> None:
-        W = rnn.random_recurrent_matrix(N, radius, seed=seed)
-        h = rnn.rnn_forward(x_all[:L], W, U, np.zeros(N), nonlinearity)
-        norms = rnn.jacobian_norms(h, W, nonlinearity)[::-1]  # index = distance T − t
-        distance = np.arange(L)
-        ax, ax_states = fig.subplots(1, 2)
-        shown = np.where(norms > 0, norms, np.nan)  # a ReLU path can be cut to exactly 0
-        ax.semilogy(distance, shown, color="C0", lw=2, label="‖∂h_T/∂h_t‖ measured")
-        ax.semilogy(distance, radius**distance, "k--", lw=1, label="ρ^(T−t) (linear theory)")
-        try:
-            rate = f"{np.exp(rnn.decay_rate(norms[::-1])):.3f}"
-        except ValueError:
-            rate = "n/a (the path is cut)"
-        ax.set_xlabel("distance T − t (steps back)")
-        ax.set_title(f"ρ = {radius:.2f}, {nonlinearity}: factor per step {rate}", fontsize=10)
-        ax.legend(loc="best", fontsize=8)
-        ax.grid(True, which="major", alpha=0.3)
-        for i in range(min(4, N)):
-            ax_states.plot(h[:, i], lw=1)
-        if np.max(np.abs(h)) > 10:
-            ax_states.set_yscale("symlog")
-        ax_states.set_xlabel("time step t")
-        ax_states.set_title("four state units h_t[i]", fontsize=10)
-
-    controls = {
-        "radius": W.FloatSlider(
-            value=radius, min=0.5, max=1.5, step=0.01, description="ρ(W)", continuous_update=False
-        ),
-        "nonlinearity": W.Dropdown(
-            options=list(rnn.NONLINEARITIES), value=nonlinearity, description="φ"
-        ),
-        "L": W.IntSlider(
-            value=L, min=10, max=300, step=10, description="length L", continuous_update=False
-        ),
-    }
-    return interactive_figure(controls, draw, figsize=(9.0, 3.4))
-
-
-# ----------------------------------------------------------------------------------------------
-# Lesson 02 — one eigenvalue of a linear recurrence
-# ----------------------------------------------------------------------------------------------
-
-
-def eigenvalue_explorer(
-    magnitude: float = 0.9, phase: float = 0.5, L: int = 60
-) -> InteractiveFigure:
-    """Lesson 02 widget: an eigenvalue λ = |λ|·e^(iφ) → its place in the plane and its impulse response.
-
-    Axes 0: the complex plane; line 0 the unit circle, line 1 the powers λ^k (the spiral the state
-    follows), line 2 the pair λ, λ̄. Axes 1: line 0 the impulse response Re(λ^k), line 1 the
-    envelope |λ|^k. The title gives the memory horizon 1/(1 − |λ|). Controls: ``magnitude``
-    (0 … 1.05) and ``phase`` (0 … π, radians).
-    """
-    from mamba_edu.linear_rnn import impulse_response, memory_horizon
-
-    def draw(fig: Figure, magnitude: float, phase: float) -> None:
-        lam = magnitude * np.exp(1j * phase)
-        powers = impulse_response(lam, L)
-        ax_plane, ax_time = fig.subplots(1, 2, width_ratios=[1, 1.8])
-        circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
-        ax_plane.plot(circle.real, circle.imag, color="0.6", lw=1)
-        ax_plane.plot(powers.real, powers.imag, ".-", color="C1", lw=0.6, ms=3, alpha=0.7)
-        ax_plane.plot([lam.real, lam.real], [lam.imag, -lam.imag], "o", color="C0", ms=8)
-        ax_plane.set_aspect("equal")
-        lim = max(1.15, magnitude * 1.1)
-        ax_plane.set_xlim(-lim, lim)
-        ax_plane.set_ylim(-lim, lim)
-        ax_plane.axhline(0, color="0.85", lw=0.8, zorder=0)
-        ax_plane.set_title("λ, λ̄ and the powers λ^k", fontsize=10)
-        k = np.arange(L)
-        ax_time.plot(k, powers.real, color="C1", lw=2, label="impulse response Re(λ^k)")
-        ax_time.plot(k, np.abs(powers), "k--", lw=1, label="envelope |λ|^k")
-        horizon = memory_horizon(lam)
-        if np.isfinite(horizon):
-            ax_time.axvspan(0, min(horizon, L - 1), color="C0", alpha=0.08)
-            title = f"|λ| = {magnitude:.2f}: memory horizon 1/(1−|λ|) ≈ {horizon:.1f} steps"
-        elif magnitude > 1.0:
-            title = f"|λ| = {magnitude:.2f} > 1: unstable, the response grows like |λ|^k"
-        else:
-            title = "|λ| = 1: marginal, the response never fades"
-        ax_time.set_title(title, fontsize=10)
-        ax_time.set_xlabel("steps k after the impulse")
-        ax_time.legend(loc="best", fontsize=8)
-
-    controls = {
-        "magnitude": W.FloatSlider(
-            value=magnitude,
-            min=0.0,
-            max=1.05,
-            step=0.01,
-            description="|λ|",
-            continuous_update=False,
-        ),
-        "phase": W.FloatSlider(
-            value=phase,
-            min=0.0,
-            max=float(np.pi),
-            step=0.01,
-            description="phase",
-            continuous_update=False,
-        ),
-    }
-    return interactive_figure(controls, draw, figsize=(9.0, 3.4))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -382,6 +256,270 @@ def ring_explorer(
             max=2 * np.pi,
             step=0.05,
             description="max phase",
+            continuous_update=False,
+        ),
+    }
+    return interactive_figure(controls, draw, figsize=(9.0, 3.4))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 03 — Blelloch's scan, one step at a time
+# ----------------------------------------------------------------------------------------------
+
+
+def _span_label(span) -> str:
+    """(lo, hi) → "lo–hi" (the composition of steps lo..hi); None (the identity) → "·"."""
+    if span is None:
+        return "·"
+    lo, hi = span
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
+def _join(left, right):
+    """The spans version of the operator: "left's steps, then right's" (identity = None)."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return (left[0], right[1])
+
+
+def blelloch_timeline(n: int) -> list[tuple[str, list]]:
+    """What every position holds after each step of Blelloch's scan on ``n`` positions.
+
+    Returns a list of (caption, spans, pairs, phase): phase is "input", "up d", "clear" or
+    "down d" (d the distance between combined positions); spans[i] is (lo, hi), meaning the
+    composition of steps lo..hi, or None for the identity; pairs are the (left, right) positions
+    combined at that step. Entry 0 is the input; then the up-sweep, clearing the root, the
+    down-sweep. Built from :func:`mamba_edu.scan.blelloch_trace` (the same steps the scan runs).
+    """
+    from mamba_edu.scan import blelloch_trace
+
+    spans = [(i, i) for i in range(n)]
+    timeline = [("input: position i holds step i", list(spans), [], "input")]
+    trace = blelloch_trace(n)
+    ups = [s for s in trace if s[0] == "up"]
+    downs = [s for s in trace if s[0] == "down"]
+    for _, d, pairs in ups:
+        for left, right in pairs:
+            spans[right] = _join(spans[left], spans[right])
+        timeline.append((f"up-sweep, d = {d}: right ← left ∘ right", list(spans), pairs, f"up {d}"))
+    spans[n - 1] = None
+    timeline.append(
+        (
+            "clear the root: the identity (nothing comes before step 0)",
+            list(spans),
+            [(n - 1, n - 1)],
+            "clear",
+        )
+    )
+    for _, d, pairs in downs:
+        for left, right in pairs:
+            spans[left], spans[right] = spans[right], _join(spans[right], spans[left])
+        timeline.append(
+            (
+                f"down-sweep, d = {d}: left ← node, right ← node ∘ left",
+                list(spans),
+                pairs,
+                f"down {d}",
+            )
+        )
+    return timeline
+
+
+def blelloch_stepper(n: int = 8, step: int = 0) -> InteractiveFigure:
+    """Lesson 03 widget: step through Blelloch's up-sweep and down-sweep on ``n`` (8 or 16) positions.
+
+    Control: ``step`` (0 = the input … the last down-sweep step). Row k of the figure shows what
+    every position holds after step k, as the range of time steps it has composed ("2–5"; "·" is
+    the identity). Lines show which positions were combined; the current step's are red. Each
+    cell's text has gid ``cell-<row>-<position>``; the current step's lines have color "C3".
+    """
+    if n not in (4, 8, 16):
+        raise ValueError(f"expected n to be 4, 8 or 16 positions, got {n}")
+    timeline = blelloch_timeline(n)
+    last = len(timeline) - 1
+    if not 0 <= step <= last:
+        raise ValueError(f"expected step between 0 and {last}, got {step}")
+
+    def draw(fig: Figure, step: int) -> None:
+        ax = fig.add_subplot()
+        ax.set_xlim(-0.6, n - 0.4)
+        ax.set_ylim(last + 0.6, -0.6)
+        ax.set_yticks(range(last + 1), [t[3] for t in timeline], fontsize=8)
+        ax.set_xticks(range(n))
+        ax.set_xlabel("position")
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        for row in range(step + 1):
+            caption, spans, pairs, phase = timeline[row]
+            current = row == step
+            colour = "C3" if current else "0.75"
+            touched = set()
+            if row > 0:
+                for left, right in pairs:
+                    if phase == "clear":
+                        touched.add(right)
+                        continue
+                    ax.plot([left, right], [row - 1, row], color=colour, lw=1.6 if current else 1)
+                    ax.plot([right, right], [row - 1, row], color=colour, lw=1.6 if current else 1)
+                    touched.add(right)
+                    if phase.startswith("down"):
+                        ax.plot(
+                            [right, left],
+                            [row - 1, row],
+                            color=colour,
+                            lw=1.6 if current else 1,
+                            ls="--",
+                        )
+                        touched.add(left)
+            for i, span in enumerate(spans):
+                face = "#ffd9cc" if (current and i in touched) else "#e8eef6"
+                ax.text(
+                    i,
+                    row,
+                    _span_label(span),
+                    ha="center",
+                    va="center",
+                    fontsize=7 if n > 8 else 9,
+                    gid=f"cell-{row}-{i}",
+                    bbox=dict(boxstyle="round,pad=0.25", facecolor=face, edgecolor="0.6"),
+                )
+        caption = timeline[step][0]
+        combines = 0 if timeline[step][3] in ("input", "clear") else len(timeline[step][2])
+        ax.set_title(
+            f"step {step} of {last}: {caption}  ({combines} combine(s) in parallel)", fontsize=10
+        )
+
+    controls = {
+        "step": W.IntSlider(
+            value=step, min=0, max=last, step=1, description="step", continuous_update=False
+        ),
+    }
+    return interactive_figure(controls, draw, figsize=(8.5, 0.42 * (last + 1) + 1.2))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 01 — how far back does a gradient reach?
+# ----------------------------------------------------------------------------------------------
+
+
+def gradient_explorer(
+    radius: float = 0.9, nonlinearity: str = "tanh", L: int = 100, N: int = 32, seed: int = 0
+) -> InteractiveFigure:
+    """Lesson 01 widget: spectral radius ρ(W), nonlinearity, length → ‖∂h_T/∂h_t‖ and the states.
+
+    A random RNN (N states, one noise input, W Gaussian rescaled to spectral radius ρ) is run on a
+    fixed input. Axes 0 (log scale): line 0 is ‖∂h_T/∂h_t‖ against the distance T − t, line 1 the
+    theory ρ^(T−t) of the linear network. Axes 1: the first four state units over time (lines 0–3).
+    Controls: ``radius`` (0.5 … 1.5), ``nonlinearity`` (tanh, relu, identity), ``L`` (10 … 300).
+    """
+    from mamba_edu import rnn
+
+    rnn._nonlinearity(nonlinearity)
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((N, 1))
+    x_all = rng.standard_normal((300, 1))
+
+    def draw(fig: Figure, radius: float, nonlinearity: str, L: int) -> None:
+        W = rnn.random_recurrent_matrix(N, radius, seed=seed)
+        h = rnn.rnn_forward(x_all[:L], W, U, np.zeros(N), nonlinearity)
+        norms = rnn.jacobian_norms(h, W, nonlinearity)[::-1]  # index = distance T − t
+        distance = np.arange(L)
+        ax, ax_states = fig.subplots(1, 2)
+        shown = np.where(norms > 0, norms, np.nan)  # a ReLU path can be cut to exactly 0
+        ax.semilogy(distance, shown, color="C0", lw=2, label="‖∂h_T/∂h_t‖ measured")
+        ax.semilogy(distance, radius**distance, "k--", lw=1, label="ρ^(T−t) (linear theory)")
+        try:
+            rate = f"{np.exp(rnn.decay_rate(norms[::-1])):.3f}"
+        except ValueError:
+            rate = "n/a (the path is cut)"
+        ax.set_xlabel("distance T − t (steps back)")
+        ax.set_title(f"ρ = {radius:.2f}, {nonlinearity}: factor per step {rate}", fontsize=10)
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(True, which="major", alpha=0.3)
+        for i in range(min(4, N)):
+            ax_states.plot(h[:, i], lw=1)
+        if np.max(np.abs(h)) > 10:
+            ax_states.set_yscale("symlog")
+        ax_states.set_xlabel("time step t")
+        ax_states.set_title("four state units h_t[i]", fontsize=10)
+
+    controls = {
+        "radius": W.FloatSlider(
+            value=radius, min=0.5, max=1.5, step=0.01, description="ρ(W)", continuous_update=False
+        ),
+        "nonlinearity": W.Dropdown(
+            options=list(rnn.NONLINEARITIES), value=nonlinearity, description="φ"
+        ),
+        "L": W.IntSlider(
+            value=L, min=10, max=300, step=10, description="length L", continuous_update=False
+        ),
+    }
+    return interactive_figure(controls, draw, figsize=(9.0, 3.4))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 02 — one eigenvalue of a linear recurrence
+# ----------------------------------------------------------------------------------------------
+
+
+def eigenvalue_explorer(
+    magnitude: float = 0.9, phase: float = 0.5, L: int = 60
+) -> InteractiveFigure:
+    """Lesson 02 widget: an eigenvalue λ = |λ|·e^(iφ) → its place in the plane and its impulse response.
+
+    Axes 0: the complex plane; line 0 the unit circle, line 1 the powers λ^k (the spiral the state
+    follows), line 2 the pair λ, λ̄. Axes 1: line 0 the impulse response Re(λ^k), line 1 the
+    envelope |λ|^k. The title gives the memory horizon 1/(1 − |λ|). Controls: ``magnitude``
+    (0 … 1.05) and ``phase`` (0 … π, radians).
+    """
+    from mamba_edu.linear_rnn import impulse_response, memory_horizon
+
+    def draw(fig: Figure, magnitude: float, phase: float) -> None:
+        lam = magnitude * np.exp(1j * phase)
+        powers = impulse_response(lam, L)
+        ax_plane, ax_time = fig.subplots(1, 2, width_ratios=[1, 1.8])
+        circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
+        ax_plane.plot(circle.real, circle.imag, color="0.6", lw=1)
+        ax_plane.plot(powers.real, powers.imag, ".-", color="C1", lw=0.6, ms=3, alpha=0.7)
+        ax_plane.plot([lam.real, lam.real], [lam.imag, -lam.imag], "o", color="C0", ms=8)
+        ax_plane.set_aspect("equal")
+        lim = max(1.15, magnitude * 1.1)
+        ax_plane.set_xlim(-lim, lim)
+        ax_plane.set_ylim(-lim, lim)
+        ax_plane.axhline(0, color="0.85", lw=0.8, zorder=0)
+        ax_plane.set_title("λ, λ̄ and the powers λ^k", fontsize=10)
+        k = np.arange(L)
+        ax_time.plot(k, powers.real, color="C1", lw=2, label="impulse response Re(λ^k)")
+        ax_time.plot(k, np.abs(powers), "k--", lw=1, label="envelope |λ|^k")
+        horizon = memory_horizon(lam)
+        if np.isfinite(horizon):
+            ax_time.axvspan(0, min(horizon, L - 1), color="C0", alpha=0.08)
+            title = f"|λ| = {magnitude:.2f}: memory horizon 1/(1−|λ|) ≈ {horizon:.1f} steps"
+        elif magnitude > 1.0:
+            title = f"|λ| = {magnitude:.2f} > 1: unstable, the response grows like |λ|^k"
+        else:
+            title = "|λ| = 1: marginal, the response never fades"
+        ax_time.set_title(title, fontsize=10)
+        ax_time.set_xlabel("steps k after the impulse")
+        ax_time.legend(loc="best", fontsize=8)
+
+    controls = {
+        "magnitude": W.FloatSlider(
+            value=magnitude,
+            min=0.0,
+            max=1.05,
+            step=0.01,
+            description="|λ|",
+            continuous_update=False,
+        ),
+        "phase": W.FloatSlider(
+            value=phase,
+            min=0.0,
+            max=float(np.pi),
+            step=0.01,
+            description="phase",
             continuous_update=False,
         ),
     }

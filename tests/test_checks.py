@@ -422,3 +422,73 @@ def test_check_gamma():
 def test_check_function_needs_reference_or_validate():
     with pytest.raises(ValueError, match="exactly one"):
         check_function(abs, None, [], exercise="x")
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 03 — parallel scan
+# ----------------------------------------------------------------------------------------------
+
+
+def test_check_combine_accepts_the_operator_and_names_the_swapped_product():
+    assert checks.check_combine(lambda l, r: (l[0] * r[0], r[0] * l[1] + r[1]), quiet=True)
+    # a typical mistake: composing in the wrong order, a1·b2 + b1
+    result = checks.check_combine(lambda l, r: (l[0] * r[0], l[0] * r[1] + l[1]), quiet=True)
+    assert not result
+    assert "your output[1] differs" in result.message
+
+
+def test_check_associativity_gap():
+    def gap(op, x, y, z):
+        left, right = op(op(x, y), z), op(x, op(y, z))
+        return max(
+            float(np.max(np.abs(np.asarray(p) - np.asarray(q))))
+            for p, q in zip(left, right, strict=True)
+        )
+
+    assert checks.check_associativity_gap(gap, quiet=True)
+    # a typical mistake: comparing only the first component (a), which always associates
+    result = checks.check_associativity_gap(
+        lambda op, x, y, z: float(np.max(np.abs(op(op(x, y), z)[0] - op(x, op(y, z))[0]))),
+        quiet=True,
+    )
+    assert not result and "averaging" in result.message
+
+
+def test_check_hillis_steele():
+    from mamba_edu import scan
+
+    assert checks.check_hillis_steele(scan.hillis_steele_scan, quiet=True)
+
+    def overwrites_while_reading(a, b):  # updates in place inside a step: reads new values
+        A, B = np.array(a, dtype=complex), np.array(b, dtype=complex)
+        L, d = A.shape[-1], 1
+        while d < L:
+            for t in range(d, L):
+                A[..., t], B[..., t] = (
+                    A[..., t - d] * A[..., t],
+                    A[..., t] * B[..., t - d] + B[..., t],
+                )
+            d *= 2
+        return B.real if np.isrealobj(b) and np.isrealobj(a) else B
+
+    result = checks.check_hillis_steele(overwrites_while_reading, quiet=True)
+    assert not result and "differs at index" in result.message
+
+
+def test_check_chunked_scan():
+    from mamba_edu import scan
+
+    assert checks.check_chunked_scan(
+        lambda a, b, chunk: scan.chunked_scan(a, b, chunk=chunk), quiet=True
+    )
+
+    def no_carry(a, b, chunk):  # every chunk starts from zero: the carry is forgotten
+        h = np.empty(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b, float))
+        for s in range(0, a.shape[-1], chunk):
+            h[..., s : s + chunk] = scan.sequential_scan(
+                a[..., s : s + chunk], b[..., s : s + chunk]
+            )
+        return h
+
+    result = checks.check_chunked_scan(no_carry, quiet=True)
+    assert not result and "L = 12, chunk = 4" in result.message and "index (4,)" in result.message

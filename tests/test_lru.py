@@ -86,19 +86,21 @@ import torch  # noqa: E402
 from mamba_edu import scan  # noqa: E402
 
 
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("L", [1, 5, 64, 100])
-def test_diagonal_scan_matches_the_numpy_loop(L):
+def test_diagonal_scan_matches_the_numpy_loop(L, backend):
     rng = np.random.default_rng(L)
     lam = rng.uniform(0.3, 0.99, 6) * np.exp(1j * rng.uniform(-3, 3, 6))
     x = rng.standard_normal((2, L, 6)) + 1j * rng.standard_normal((2, L, 6))
-    got = lru.diagonal_scan(torch.tensor(lam), torch.tensor(x)).numpy()
+    got = lru.diagonal_scan(torch.tensor(lam), torch.tensor(x), backend=backend).numpy()
     want = scan.sequential_scan(
         np.broadcast_to(lam[None, :, None], (2, 6, L)), x.transpose(0, 2, 1)
     )
     np.testing.assert_allclose(got, want.transpose(0, 2, 1), rtol=1e-10, atol=1e-12)
 
 
-def test_diagonal_scan_gradients_match_autograd_of_the_loop():
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_diagonal_scan_gradients_match_autograd_of_the_loop(backend):
     rng = np.random.default_rng(0)
     lam_np = rng.uniform(0.5, 0.95, 3) * np.exp(1j * rng.uniform(-1, 1, 3))
     x_np = rng.standard_normal((1, 9, 3)) + 1j * rng.standard_normal((1, 9, 3))
@@ -111,7 +113,7 @@ def test_diagonal_scan_gradients_match_autograd_of_the_loop():
         return torch.stack(out)[None]
 
     grads = []
-    for f in (lru.diagonal_scan, loop):
+    for f in (lambda lam, x: lru.diagonal_scan(lam, x, backend=backend), loop):
         lam = torch.tensor(lam_np, requires_grad=True)
         x = torch.tensor(x_np, requires_grad=True)
         f(lam, x).abs().pow(2).sum().backward()

@@ -189,3 +189,60 @@ def test_ring_explorer_closer_ring_blows_up_without_gamma_only():
     before = ex.image.value
     ex.controls["max_phase"].value = 0.3
     assert ex.image.value != before
+
+
+def cell_labels(handle, row):
+    ax = handle.figure.axes[0]
+    cells = {t.get_gid(): t.get_text() for t in ax.texts}
+    n = len([g for g in cells if g.startswith("cell-0-")])
+    return [cells[f"cell-{row}-{i}"] for i in range(n)]
+
+
+def red_lines(handle):
+    return [line for line in handle.figure.axes[0].lines if line.get_color() == "C3"]
+
+
+def test_blelloch_stepper_up_sweep_builds_a_tree_of_totals():
+    ex = widgets.blelloch_stepper(n=8)
+    assert cell_labels(ex, 0) == [str(i) for i in range(8)]
+    assert not red_lines(ex)
+    ex.controls["step"].value = 1  # d = 1: four pairs, each drawn with two lines
+    assert cell_labels(ex, 1) == ["0", "0–1", "2", "2–3", "4", "4–5", "6", "6–7"]
+    assert len(red_lines(ex)) == 8
+    ex.controls["step"].value = 3  # the root holds every step
+    assert cell_labels(ex, 3)[-1] == "0–7"
+    assert len(red_lines(ex)) == 2
+    assert "up-sweep, d = 4" in ex.figure.axes[0].get_title()
+
+
+def test_blelloch_stepper_down_sweep_ends_with_exclusive_prefixes():
+    ex = widgets.blelloch_stepper(n=16)
+    last = ex.controls["step"].max
+    assert last == 2 * 4 + 1  # four up-sweep steps, clearing the root, four down-sweep steps
+    ex.controls["step"].value = 5
+    assert cell_labels(ex, 5)[-1] == "·"  # the root was cleared to the identity
+    ex.controls["step"].value = last
+    expected = ["·"] + ["0"] + [f"0–{t - 1}" for t in range(2, 16)]
+    assert cell_labels(ex, last) == expected
+    assert len(red_lines(ex)) == 3 * 8  # eight pairs, three lines each (swap and combine)
+    assert "8 combine(s)" in ex.figure.axes[0].get_title()
+    rows = [t.get_text() for t in ex.figure.axes[0].get_yticklabels()]
+    assert rows == [
+        "input",
+        "up 1",
+        "up 2",
+        "up 4",
+        "up 8",
+        "clear",
+        "down 8",
+        "down 4",
+        "down 2",
+        "down 1",
+    ]
+
+
+def test_blelloch_stepper_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="4, 8 or 16"):
+        widgets.blelloch_stepper(n=12)
+    with pytest.raises(ValueError, match="step between 0 and 7"):
+        widgets.blelloch_stepper(n=8, step=9)

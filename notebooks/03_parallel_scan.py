@@ -1,0 +1,594 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Parallel scan: a recurrence in logarithmic depth
+#
+# **The question.** A recurrence $h_t = a_t h_{t-1} + b_t$ looks hopelessly sequential: step $t$
+# needs step $t-1$. A GPU has thousands of lanes and a sequence of $L = 4096$ steps would use one
+# of them. Yet Mamba trains on long sequences at GPU speed. How?
+#
+# Because the recurrence is *linear*. One step is an affine map $x \mapsto a_t x + b_t$, and
+# affine maps compose into affine maps. Composition is associative, so the $L$ compositions can
+# be bracketed as a balanced tree, and a tree of $L$ leaves has depth $\log_2 L$. This idea, the
+# *parallel prefix sum* or *scan* (Blelloch, 1990; Hillis & Steele, 1986), is what lets linear RNNs
+# (Martin & Cundy, 2018), S5 and Mamba run in parallel over time.
+#
+# This lesson: the operator and its associativity; two parallel scans (Hillis–Steele and Blelloch)
+# with their **work** (how many operations) and **depth** (how many parallel steps), counted; the
+# chunked scan that real hardware runs; the backward pass as a reverse scan; and the kernels in
+# `kernels/`, timed on this machine, including a CUDA block scan running in numba's simulator.
+
+# %%
+import os
+
+# The CUDA kernels at the end run in numba's CUDA simulator, which must be switched on before
+# numba is first imported. On a machine with an NVIDIA GPU, set this to "0" to use the GPU.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np
+import torch
+
+from mamba_edu import bench, checks, plots, scan, widgets
+
+np.set_printoptions(precision=4, suppress=True)
+print("Measurements in this notebook are taken on:", bench.machine_summary())
+
+# %% [markdown]
+# ## One step is an affine map; two steps are one too
+#
+# Write step $t$ as the pair $(a_t, b_t)$, meaning "multiply the state by $a_t$, then add $b_t$".
+# Doing $(a_1, b_1)$ and then $(a_2, b_2)$ to a state $x$ gives
+# $a_2(a_1 x + b_1) + b_2 = (a_1 a_2)\,x + (a_2 b_1 + b_2)$: again a pair. So define
+#
+# $$(a_1, b_1) \circ (a_2, b_2) = (a_1 a_2,\; a_2 b_1 + b_2) \qquad \text{“first left, then right”}.$$
+#
+# The state after step $t$, starting from $h_{-1} = 0$, is the $b$ of the composition of steps
+# $0, 1, \dots, t$: $h_t = \big((a_0, b_0) \circ \dots \circ (a_t, b_t)\big)_b$. Computing all these
+# prefix compositions is a **scan**. The pair $(1, 0)$ does nothing: it is the identity.
+#
+# Shapes: `a` and `b` have shape `(..., L)`, time last, as everywhere in `mamba_edu.scan`; the
+# operator works element by element on whole arrays of pairs.
+#
+# ### Exercise 1 — `combine`
+#
+# Write `combine(left, right)` where `left = (a1, b1)` and `right = (a2, b2)` are pairs of arrays
+# (or numbers). Return the pair for "left, then right". Mind the order: the operator is not
+# symmetric.
+
+
+# %% nbgrader={"grade": false, "grade_id": "combine", "locked": false, "schema_version": 3, "solution": true}
+def combine(left, right):
+    """(a1, b1) then (a2, b2) -> (a1·a2, a2·b1 + b2)."""
+    ### BEGIN SOLUTION
+    a1, b1 = left
+    a2, b2 = right
+    return a1 * a2, a2 * b1 + b2
+    ### END SOLUTION
+
+
+# %%
+checks.check_combine(combine)
+
+# %% nbgrader={"grade": true, "grade_id": "combine_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+# Autograded: the hidden tests run the self-check and apply the composed map to a state.
+### BEGIN HIDDEN TESTS
+assert checks.check_combine(combine, quiet=True)
+_x = 0.3
+_c = combine((2.0, 1.0), (-0.5, 4.0))
+assert np.isclose(_c[0] * _x + _c[1], -0.5 * (2.0 * _x + 1.0) + 4.0)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Associativity: why the bracketing is free
+#
+# A scan may regroup the work only if $(x \circ y) \circ z = x \circ (y \circ z)$ for all steps
+# $x, y, z$. For composition of maps this is true by definition (both sides mean "do x, then y,
+# then z"), and expanding both sides gives $(a_1a_2a_3,\; a_3a_2b_1 + a_3b_2 + b_3)$ twice. In
+# floating point the two sides may differ by round-off, nothing more. Let us check it numerically.
+#
+# ### Exercise 2 — `associativity_gap`
+#
+# Write `associativity_gap(op, x, y, z)`: `op` is an operator on pairs (like `combine`), `x, y, z`
+# are pairs of arrays. Return, as a Python float, the largest absolute difference between
+# `op(op(x, y), z)` and `op(x, op(y, z))`, over both components of the pair and every element.
+
+
+# %% nbgrader={"grade": false, "grade_id": "associativity_gap", "locked": false, "schema_version": 3, "solution": true}
+def associativity_gap(op, x, y, z):
+    """max |(x∘y)∘z − x∘(y∘z)| over both components and all elements, as a float."""
+    ### BEGIN SOLUTION
+    grouped_left = op(op(x, y), z)
+    grouped_right = op(x, op(y, z))
+    gaps = [
+        np.max(np.abs(np.asarray(p) - np.asarray(q)))
+        for p, q in zip(grouped_left, grouped_right, strict=True)
+    ]
+    return float(max(gaps))
+    ### END SOLUTION
+
+
+# %%
+checks.check_associativity_gap(associativity_gap)
+
+# %% nbgrader={"grade": true, "grade_id": "associativity_gap_tests", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+# Autograded: the hidden tests run the self-check and a large random trial.
+### BEGIN HIDDEN TESTS
+assert checks.check_associativity_gap(associativity_gap, quiet=True)
+_r = np.random.default_rng(5)
+_t = [(_r.uniform(-1, 1, 100), _r.standard_normal(100)) for _ in range(3)]
+assert associativity_gap(scan.combine, *_t) < 1e-13
+assert associativity_gap(lambda p, q: (p[0] * q[0], p[1] - q[1]), *_t) > 0.1
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The numerical proof, with the course's reference (`scan.combine`, the same operator): 10,000
+# random triples, real and complex, and the gap stays at round-off. For contrast, averaging two
+# pairs is *not* associative, and the gap shows it at once. The operator is not commutative
+# either: swapping the order is a different map.
+
+# %%
+rng = np.random.default_rng(0)
+
+
+def random_steps(rng, n, complex_=False):
+    a = rng.uniform(-1, 1, n)
+    b = rng.standard_normal(n)
+    if complex_:
+        a = a * np.exp(1j * rng.uniform(-np.pi, np.pi, n))
+        b = b + 1j * rng.standard_normal(n)
+    return a, b
+
+
+def gap(op, x, y, z):  # the reference answer to exercise 2, so the lesson runs without it
+    left, right = op(op(x, y), z), op(x, op(y, z))
+    return max(float(np.max(np.abs(p - q))) for p, q in zip(left, right, strict=True))
+
+
+x, y, z = (random_steps(rng, 10_000) for _ in range(3))
+xc, yc, zc = (random_steps(rng, 10_000, complex_=True) for _ in range(3))
+average = lambda p, q: ((p[0] + q[0]) / 2, (p[1] + q[1]) / 2)  # noqa: E731
+print(f"scan operator, real:    max gap over 10,000 triples = {gap(scan.combine, x, y, z):.1e}")
+print(f"scan operator, complex: max gap over 10,000 triples = {gap(scan.combine, xc, yc, zc):.1e}")
+print(f"averaging:              max gap                     = {gap(average, x, y, z):.2f}")
+swap = max(
+    float(np.max(np.abs(p - q)))
+    for p, q in zip(scan.combine(x, y), scan.combine(y, x), strict=True)
+)
+print(f"x∘y vs y∘x (commutativity): max difference = {swap:.2f}")
+assert gap(scan.combine, x, y, z) < 1e-13 and gap(scan.combine, xc, yc, zc) < 1e-13
+assert gap(average, x, y, z) > 0.1 and swap > 0.1
+
+# %% [markdown]
+# ## Work and depth
+#
+# Two numbers describe a parallel algorithm (Blelloch, 1990):
+#
+# * **work**: how many operations in total (here: applications of $\circ$), the time on one core;
+# * **depth**: how many steps when every operation whose inputs are ready runs at once, the time
+#   on unboundedly many cores.
+#
+# On $p$ cores the time is roughly $\text{work}/p + \text{depth}$ (Brent's bound). The sequential
+# loop has work $L-1$ and depth $L-1$: nothing can run at the same time. `mamba_edu.scan` counts
+# both for every scan it runs, with a `ScanCounter`.
+
+# %%
+counter = scan.ScanCounter()
+h_loop = scan.sequential_scan(*random_steps(rng, 16), counter=counter)
+print(f"sequential, L = 16: work {counter.work}, depth {counter.depth}")
+
+# %% [markdown]
+# ## Hillis–Steele: recursive doubling
+#
+# Hillis and Steele (1986) scan with doubling offsets. At step $k$, with $d = 2^k$, every position
+# $t \ge d$ combines the partial result $d$ positions to its left with its own:
+# $(A,B)_t \leftarrow (A,B)_{t-d} \circ (A,B)_t$. After the step with offset $d$, position $t$ holds
+# the composition of the $2d$ steps ending at $t$ (or all of them, if fewer). After
+# $\lceil \log_2 L \rceil$ steps every position holds its full prefix.
+#
+# The catch for a program (not for the math): all positions of a step must read the values from
+# *before* the step. Writing into the array while other positions still need the old values is
+# the classic bug.
+#
+# ### Exercise 3 — `hillis_steele`
+#
+# Write `hillis_steele(a, b)` for arrays of shape `(..., L)` (time last): keep arrays `A`, `B`
+# (copies of `a` and `b`), and for `d = 1, 2, 4, …` while `d < L` combine slices
+# `[..., :-d]` (the left partners) with `[..., d:]` (the positions that update). Return `B` (with
+# $h_{-1} = 0$, the state is the $b$ part). Use the operator from exercise 1 or `scan.combine`.
+
+
+# %% nbgrader={"grade": false, "grade_id": "hillis_steele", "locked": false, "schema_version": 3, "solution": true}
+def hillis_steele(a, b):
+    """h_t = a_t h_{t-1} + b_t by recursive doubling; a, b: (..., L) -> h: (..., L)."""
+    ### BEGIN SOLUTION
+    A = np.array(a, dtype=np.result_type(a, b, float))
+    B = np.array(b, dtype=A.dtype)
+    L = A.shape[-1]
+    d = 1
+    while d < L:
+        new_A, new_B = scan.combine((A[..., :-d], B[..., :-d]), (A[..., d:], B[..., d:]))
+        A[..., d:] = new_A
+        B[..., d:] = new_B
+        d *= 2
+    return B
+    ### END SOLUTION
+
+
+# %%
+checks.check_hillis_steele(hillis_steele)
+
+# %% nbgrader={"grade": true, "grade_id": "hillis_steele_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# Autograded: the hidden tests run the self-check and a long, batched case.
+### BEGIN HIDDEN TESTS
+assert checks.check_hillis_steele(hillis_steele, quiet=True)
+_a, _b = random_steps(np.random.default_rng(3), (4, 300))
+assert np.allclose(hillis_steele(_a, _b), scan.sequential_scan(_a, _b), rtol=1e-10, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The package's version counts as it goes. Depth: one step per doubling, $\lceil\log_2 L\rceil$.
+# Work: the step with offset $d$ does $L - d$ combines, so the total is about $L \log_2 L$, more
+# than the loop's $L - 1$. Hillis–Steele buys its short depth with extra work.
+
+# %%
+a16, b16 = random_steps(rng, 16)
+counter = scan.ScanCounter()
+h_hs = scan.hillis_steele_scan(a16, b16, counter=counter)
+print(
+    f"Hillis–Steele, L = 16: work {counter.work}, depth {counter.depth}, combines per step {counter.levels}"
+)
+assert np.allclose(h_hs, scan.sequential_scan(a16, b16), rtol=1e-12, atol=1e-12)
+
+# %% [markdown]
+# ## Blelloch: up-sweep and down-sweep
+#
+# Blelloch (1990) gets logarithmic depth *without* the extra work, with a balanced tree over the
+# positions:
+#
+# * **Up-sweep** (a reduction): at distance $d = 1, 2, 4, \dots$, position $r = 2d-1, 4d-1, \dots$
+#   becomes (position $r-d$) $\circ$ (position $r$). Each level halves the number of combines:
+#   $n/2 + n/4 + \dots + 1 = n - 1$. The last position now holds the total.
+# * **Clear the root**: set the last position to the identity $(1, 0)$ ("nothing comes before
+#   step 0").
+# * **Down-sweep**: at $d = n/2, \dots, 1$, each node hands what it holds (the composition of
+#   everything before its subtree) to its left child, and to its right child that, followed by the
+#   left subtree's total. Another $n - 1$ combines.
+#
+# Afterwards position $t$ holds the composition of steps $0..t-1$: the *exclusive* prefix; the
+# inclusive one (our $h_t$) is the exclusive one at $t+1$, and the last is the up-sweep's total.
+# Lengths that are not powers of two are padded with identity steps, which change nothing.
+#
+# Step through it: each row is what the positions hold after one step, written as the range of
+# time steps composed there ("2–5" means steps 2 to 5, "·" the identity). Red lines are the
+# current step's combines; dashed ones, in the down-sweep, are the hand-over to the left child.
+
+# %%
+stepper = widgets.blelloch_stepper(n=8, step=3)
+stepper
+
+# %% [markdown]
+# The same algorithm on numbers, checked against the loop, for a length that is not a power of
+# two. Up-sweep and down-sweep each take $\log_2 n$ steps and $n-1$ combines: work $2(n-1)$ and
+# depth $2\log_2 n$, with $n$ the padded length.
+
+# %%
+a13, b13 = random_steps(rng, 13, complex_=True)
+counter = scan.ScanCounter()
+h_bl = scan.blelloch_scan(a13, b13, counter=counter)
+print(
+    f"Blelloch, L = 13 (padded to 16): work {counter.work}, depth {counter.depth}, levels {counter.levels}"
+)
+assert np.allclose(h_bl, scan.sequential_scan(a13, b13), rtol=1e-12, atol=1e-12)
+
+# %% [markdown]
+# ## Claims vs. measurements: "a parallel scan is O(n log n)"
+#
+# **Claim** (often repeated in blog posts and papers about linear RNNs): a parallel scan costs
+# $O(n \log n)$. That is the *work* of Hillis–Steele. Blelloch's work is $O(n)$, about $2n$, and
+# both have $O(\log n)$ *depth*. We count all three on lengths up to $2^{16}$ by running the
+# algorithms (one channel, so it is quick) and compare with the formulas.
+
+# %%
+sizes = [2**k for k in range(1, 17)]
+methods = ["sequential", "hillis_steele", "blelloch", "chunked"]
+work = {m: [] for m in methods}
+depth = {m: [] for m in methods}
+for n in sizes:
+    for m in methods:
+        w, d = scan.work_depth(m, n)
+        work[m].append(w)
+        depth[m].append(d)
+
+n = sizes[-1]
+print(f"n = {n}:")
+for m in methods:
+    print(f"  {m:14s} work {work[m][-1]:9d} = {work[m][-1] / n:5.2f}·n    depth {depth[m][-1]:6d}")
+print(f"  (n·log2 n = {n * 16}, log2 n = 16)")
+fig = plots.work_depth(
+    sizes, work, depth, title="Counted by running the scans (chunked: chunks of √n)"
+)
+
+# %%
+hs_ratio = work["hillis_steele"][-1] / (n * np.log2(n))
+bl_ratio = work["blelloch"][-1] / n
+print(f"Hillis–Steele work / (n log2 n) = {hs_ratio:.3f};  Blelloch work / n = {bl_ratio:.3f}")
+print(
+    f"depth / log2 n: Hillis–Steele {depth['hillis_steele'][-1] / 16:.0f}, Blelloch {depth['blelloch'][-1] / 16:.0f}"
+)
+assert 0.9 < hs_ratio < 1.0  # n log n work, up to the missing first terms
+assert 1.9 < bl_ratio < 2.0  # linear work: 2(n - 1)
+assert depth["hillis_steele"][-1] == 16 and depth["blelloch"][-1] == 32
+
+# %% [markdown]
+# So the claim is half true: "$O(n \log n)$" is right for the simple scan and wrong for the
+# work-efficient one, and neither is the number that makes a scan fast; the **depth** is. With
+# $p$ cores the time is about work$/p$ + depth. On this course's 2-core CPU, Blelloch at
+# $n = 4096$ needs $8190/2 + 24 \approx 4119$ steps, no better than the loop's 4095: with two
+# cores, a parallel scan cannot win. On a GPU, $p$ is in the thousands and the depth term rules.
+# Hardware in practice does neither textbook scan alone, but a **chunked** one.
+#
+# ## The chunked scan: what hardware does
+#
+# Split time into chunks of $T$ steps (one GPU block, or one CPU core, per chunk):
+#
+# 1. inside every chunk, all chunks at once, scan from a zero state, keeping the running product
+#    of $a$ too;
+# 2. scan the chunk totals (only $L/T$ of them) to get the state entering each chunk, the
+#    **carry**;
+# 3. **carry in**: $h_t \mathrel{+}= (\prod_{\text{chunk start} \le s \le t} a_s)\cdot\text{carry}$.
+#
+# Work about $2L$, depth about $T + L/T$: smallest near $T = \sqrt{L}$, and inside a chunk any scan
+# can be used (a GPU block uses Blelloch in shared memory). The carry is the one piece of state
+# that must cross chunk boundaries, and it is also what lets a kernel *return the final state*.
+#
+# ### Exercise 4 — `chunked`
+#
+# Write `chunked(a, b, chunk)` for arrays `(..., L)`: loop over chunks of `chunk` steps (the last
+# one may be shorter); scan each from a zero state with `scan.sequential_scan`; add the carry
+# times the running product of `a` inside the chunk (`np.cumprod` along the last axis); update the
+# carry with the chunk's last state. Return `h` of shape `(..., L)`.
+
+
+# %% nbgrader={"grade": false, "grade_id": "chunked_scan", "locked": false, "schema_version": 3, "solution": true}
+def chunked(a, b, chunk):
+    """h_t = a_t h_{t-1} + b_t, chunk by chunk with a carried state; a, b: (..., L)."""
+    ### BEGIN SOLUTION
+    a = np.asarray(a)
+    b = np.asarray(b)
+    h = np.empty(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b, float))
+    carry = np.zeros(h.shape[:-1], dtype=h.dtype)
+    for start in range(0, h.shape[-1], chunk):
+        part = slice(start, start + chunk)
+        local = scan.sequential_scan(a[..., part], b[..., part])
+        h[..., part] = local + np.cumprod(a[..., part], axis=-1) * carry[..., None]
+        carry = h[..., part][..., -1]
+    return h
+    ### END SOLUTION
+
+
+# %%
+checks.check_chunked_scan(chunked)
+
+# %% nbgrader={"grade": true, "grade_id": "chunked_scan_tests", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# Autograded: the hidden tests run the self-check and a long case with many chunks.
+### BEGIN HIDDEN TESTS
+assert checks.check_chunked_scan(chunked, quiet=True)
+_a, _b = random_steps(np.random.default_rng(4), (2, 1000))
+assert np.allclose(chunked(_a, _b, 37), scan.sequential_scan(_a, _b), rtol=1e-10, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The package's `scan.chunked_scan` does the three phases on all chunks at once (step 1 is a loop
+# of $T$ steps over an array of chunks, step 2 a loop of $L/T$ steps), so in NumPy it runs
+# $T + L/T$ Python iterations instead of $L$.
+
+# %%
+a_long, b_long = random_steps(rng, (4, 4096))
+counter = scan.ScanCounter()
+h_chunked = scan.chunked_scan(a_long, b_long, chunk=64, counter=counter)
+print(
+    f"chunked, L = 4096, chunks of 64: work {counter.work} ({counter.work / 4096:.2f}·L), depth {counter.depth}"
+)
+assert np.allclose(h_chunked, scan.sequential_scan(a_long, b_long), rtol=1e-12, atol=1e-12)
+
+# %% [markdown]
+# ## The backward pass is a reverse scan
+#
+# To train through a scan we need the gradients of a loss $\ell$ with respect to $a$, $b$ (and
+# $h_{-1}$), given $g_t = \partial \ell / \partial h_t$. The state $h_t$ influences the loss
+# directly (through $g_t$) and through $h_{t+1} = a_{t+1} h_t + b_{t+1}$, so its total gradient is
+#
+# $$dh_t = g_t + a_{t+1}\, dh_{t+1}, \qquad dh_{L-1} = g_{L-1},$$
+#
+# the same recurrence run from right to left: a **reverse scan**, just as parallel as the forward
+# one. Then $da_t = dh_t\, h_{t-1}$ and $db_t = dh_t$ (Rush's *Mamba: The Hard Way* derives the
+# same for its Triton kernel). For complex numbers PyTorch's convention puts a conjugate on the
+# other factor ($dh_t = g_t + \bar a_{t+1} dh_{t+1}$, $da_t = dh_t \bar h_{t-1}$). Complex backward
+# passes are easy to get wrong: a popular pure-PyTorch Mamba (mamba.py) has a confirmed report of
+# wrong gradients for complex inputs in its parallel scan (its issue 65). Here the hand-derived
+# gradients are checked against PyTorch's autograd of the plain loop, for complex $a$.
+
+# %%
+ac, bc = random_steps(rng, (3, 50), complex_=True)
+g = rng.standard_normal((3, 50)) + 1j * rng.standard_normal((3, 50))
+h = scan.sequential_scan(ac, bc)
+da, db, _ = scan.scan_backward(ac, h, g)
+
+ta = torch.tensor(ac, requires_grad=True)
+tb = torch.tensor(bc, requires_grad=True)
+state, states = torch.zeros(3, dtype=torch.complex128), []
+for t in range(50):
+    state = ta[:, t] * state + tb[:, t]
+    states.append(state)
+torch.stack(states, -1).backward(torch.tensor(g))
+err = max(np.abs(da - ta.grad.numpy()).max(), np.abs(db - tb.grad.numpy()).max())
+print(f"hand-derived backward vs torch autograd (complex a): max difference {err:.1e}")
+assert err < 1e-12
+
+# %% [markdown]
+# ## The kernels: from the reference to fast code
+#
+# `kernels/` holds the same scan written for hardware; each is checked against the NumPy
+# reference by the course's tests (forward and backward, float32 and float64, real and complex).
+#
+# * `kernels/scan_cpu.py`: the loop compiled by numba (`@njit(parallel=True, fastmath=True)`),
+#   rows spread over the cores, plus a time-chunked version, and a `torch.autograd.Function` whose
+#   backward is the reverse scan above;
+# * `kernels/scan_cuda.py`: numba-cuda kernels, a Blelloch scan per block in shared memory and a
+#   multi-block chunked scan with carries;
+# * `kernels/scan_triton.py`: a Triton kernel built on `tl.associative_scan` with our operator.
+#
+# ### CPU timings on this machine
+#
+# 64 channels of length 4096 (float64): the NumPy loop (4096 Python steps), the NumPy
+# Hillis–Steele, Blelloch and chunked scans (a few dozen vectorized steps, but more work), and the
+# numba kernel (one compiled loop per channel, channels spread over the cores). The first numba
+# call compiles the kernel; `bench.time_call` warms up first and keeps the best of a few runs.
+
+# %%
+from mamba_edu.kernels import scan_cpu
+
+D, L = 64, 4096
+a_t, b_t = rng.uniform(0.9, 1.0, (D, L)), rng.standard_normal((D, L))
+candidates = {
+    "NumPy loop (sequential_scan)": lambda: scan.sequential_scan(a_t, b_t),
+    "NumPy Hillis–Steele": lambda: scan.hillis_steele_scan(a_t, b_t),
+    "NumPy Blelloch": lambda: scan.blelloch_scan(a_t, b_t),
+    "NumPy chunked (chunks of 64)": lambda: scan.chunked_scan(a_t, b_t, chunk=64),
+    "numba kernel (scan_cpu)": lambda: scan_cpu.scan_forward(a_t, b_t),
+}
+reference_h = scan.sequential_scan(a_t, b_t)
+times = {}
+for name, fn in candidates.items():
+    assert np.allclose(fn(), reference_h, rtol=1e-10, atol=1e-10), name
+    times[name] = bench.time_call(fn, repeat=3)
+loop_time = times["NumPy loop (sequential_scan)"]
+print(f"(D, L) = ({D}, {L}), float64, on this machine:")
+for name, t in times.items():
+    print(f"  {name:30s} {t * 1e3:8.2f} ms   {loop_time / t:6.1f}x the loop's speed")
+
+# %% [markdown]
+# The compiled loop wins by a wide margin: it reads each number once and does one multiply-add
+# per step, with no Python in between. The NumPy parallel scans run far fewer Python steps (12
+# for Hillis–Steele, 24 for Blelloch, 127 for the chunked scan, against 4096), but every step
+# pushes whole `(64, 4096)` arrays through memory, and they do 2 to 12 times the arithmetic;
+# which of the two effects wins depends on the machine and the sizes (the numbers above say which
+# won here). On a CPU, the compiled sequential loop is the thing to beat.
+#
+# One long channel is the case where the rows cannot keep the cores busy, and a time-chunked
+# scan is the only way to use more than one core. On 2 cores it also does about twice the memory
+# traffic (a second pass for the carry-in), so it need not win: measure.
+
+# %%
+a_1, b_1 = rng.uniform(0.9, 1.0, (1, 2**20)), rng.standard_normal((1, 2**20))
+long_times = {
+    "numba loop, one channel": bench.time_call(scan_cpu.scan_forward, a_1, b_1, repeat=3),
+    "numba chunked (chunks of 1024)": bench.time_call(
+        scan_cpu.scan_forward_chunked, a_1, b_1, chunk=1024, repeat=3
+    ),
+    "NumPy chunked (chunks of 1024)": bench.time_call(
+        scan.chunked_scan, a_1, b_1, chunk=1024, repeat=3
+    ),
+}
+assert np.allclose(scan_cpu.scan_forward_chunked(a_1, b_1), scan_cpu.scan_forward(a_1, b_1))
+import numba
+
+print(f"one channel of L = 2^20, {numba.get_num_threads()} numba thread(s), on this machine:")
+for name, t in long_times.items():
+    print(f"  {name:32s} {t * 1e3:8.2f} ms")
+ratio = long_times["numba loop, one channel"] / long_times["numba chunked (chunks of 1024)"]
+verdict = "faster" if ratio > 1 else "slower"
+print(
+    f"the time-chunked kernel runs at {ratio:.2f}x the loop's speed here: {verdict} on this machine"
+)
+
+# %% [markdown]
+# The check: the numba kernel is faster than the NumPy loop (by how much depends on the machine;
+# the numbers above are this machine's).
+
+# %%
+assert times["numba kernel (scan_cpu)"] < loop_time
+print(
+    f"numba vs the NumPy loop on this machine: {loop_time / times['numba kernel (scan_cpu)']:.0f}x faster"
+)
+
+# %% [markdown]
+# ### Training through the kernel
+#
+# Later lessons train models whose recurrences run on `scan_cpu.first_order_scan`: a
+# `torch.autograd.Function` whose forward is the numba loop and whose backward is the numba
+# reverse scan. Its gradients equal autograd's through the plain PyTorch loop:
+
+# %%
+a_g = torch.tensor(rng.uniform(0.5, 1.0, (8, 256)), requires_grad=True)
+b_g = torch.tensor(rng.standard_normal((8, 256)), requires_grad=True)
+scan_cpu.first_order_scan(a_g, b_g).square().sum().backward()
+grads_kernel = (a_g.grad.clone(), b_g.grad.clone())
+a_g.grad, b_g.grad = None, None
+scan_cpu.torch_scan(a_g, b_g).square().sum().backward()
+diff = max(
+    (k - r).abs().max().item() for k, r in zip(grads_kernel, (a_g.grad, b_g.grad), strict=True)
+)
+print(f"numba autograd Function vs autograd of the torch loop: max gradient difference {diff:.1e}")
+assert diff < 1e-9
+
+# %% [markdown]
+# ### A CUDA block scan, live (in the simulator)
+#
+# `scan_cuda.block_scan` launches one block per row; each thread loads one step $(a_t, b_t)$ into
+# shared memory, and the block runs the up-sweep and down-sweep you stepped through above, with a
+# `cuda.syncthreads()` barrier between levels. Without a GPU, numba's CUDA simulator runs every
+# GPU thread as a Python thread: the same code, the same barriers, a lot slower. Then the
+# multi-block version: chunks of 8 steps, one block each, a kernel for the carries, a kernel to
+# carry in.
+
+# %%
+import time
+
+from mamba_edu.kernels import scan_cuda
+
+print("CUDA kernels run on:", scan_cuda.mode())
+a_c = rng.uniform(-1, 1, (2, 16)).astype(np.float32)
+b_c = rng.standard_normal((2, 16)).astype(np.float32)
+start = time.perf_counter()
+h_block = scan_cuda.block_scan(a_c, b_c)
+print(
+    f"block scan: 2 blocks of 16 threads, {time.perf_counter() - start:.2f} s in the {scan_cuda.mode()}"
+)
+print("h[0] from the block scan:", h_block[0, :6], "...")
+print("h[0] from the NumPy loop:", scan.sequential_scan(a_c, b_c)[0, :6].astype(np.float32), "...")
+assert np.allclose(h_block, scan.sequential_scan(a_c, b_c), rtol=1e-5, atol=1e-6)
+
+a_m, b_m = rng.uniform(-1, 1, (2, 40)), rng.standard_normal((2, 40))
+h_multi = scan_cuda.chunked_scan(a_m, b_m, block=8)
+err = np.abs(h_multi - scan.sequential_scan(a_m, b_m)).max()
+print(f"multi-block chunked scan, L = 40 in 5 blocks of 8 per row: max difference {err:.1e}")
+assert err < 1e-12
+
+# %% [markdown]
+# ## Summary
+#
+# * One step of a linear recurrence is a pair $(a, b)$; pairs compose with
+#   $(a_1, b_1) \circ (a_2, b_2) = (a_1a_2, a_2b_1 + b_2)$, an associative (not commutative)
+#   operator, checked numerically here to round-off.
+# * Associativity lets a scan regroup the work: Hillis–Steele has depth $\log_2 n$ and work
+#   $n\log_2 n$; Blelloch has depth $2\log_2 n$ and work $2n$. "Parallel scan is $O(n\log n)$" is
+#   the work of the first only; what makes scans fast on a GPU is the logarithmic depth.
+# * Hardware runs a chunked scan: scan inside chunks, scan the chunk totals, carry in.
+# * The backward pass is a reverse scan; with complex numbers, mind the conjugates.
+# * On this machine's CPU, the compiled sequential loop is the fastest scan; the parallel forms
+#   pay off when there are many more lanes than this CPU has.
+#
+# Next: **04 · Training linear RNNs (LRU)**, which trains a model on this scan.

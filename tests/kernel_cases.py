@@ -1,0 +1,56 @@
+"""Inputs and tolerances shared by the first-order scan kernel parity tests (CPU, CUDA, Triton).
+
+The yardstick is the float64 NumPy reference, ``mamba_edu.scan``: kernels in float64 must match it
+to 1e-12, kernels in float32 to the official tests' tolerance (rtol 6e-4, atol 2e-3) or tighter.
+"""
+
+import numpy as np
+
+TOL = {
+    np.dtype(np.float64): dict(rtol=1e-12, atol=1e-12),
+    np.dtype(np.complex128): dict(rtol=1e-12, atol=1e-12),
+    # tighter than the official fp32 tolerance (6e-4 / 2e-3): a scan of |a| <= 1 loses little
+    np.dtype(np.float32): dict(rtol=1e-4, atol=1e-5),
+    np.dtype(np.complex64): dict(rtol=1e-4, atol=1e-5),
+}
+
+
+def make_inputs(seed, shape, dtype, with_h0=False):
+    """a with |a| <= 1 (complex: random phase), b and g standard normal, h0 optional."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    a = rng.uniform(-1, 1, shape)
+    b = rng.standard_normal(shape)
+    g = rng.standard_normal(shape)
+    h0 = rng.standard_normal(shape[:-1]) if with_h0 else None
+    if dtype.kind == "c":
+        a = a * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
+        b = b + 1j * rng.standard_normal(shape)
+        g = g + 1j * rng.standard_normal(shape)
+        if with_h0:
+            h0 = h0 + 1j * rng.standard_normal(shape[:-1])
+
+    def cast(x):
+        return None if x is None else np.asarray(x).astype(dtype)
+
+    return cast(a), cast(b), cast(h0), cast(g)
+
+
+def reference(a, b, h0, g):
+    """Forward and backward in float64 / complex128 with the NumPy reference."""
+    from mamba_edu import scan
+
+    wide = np.complex128 if np.iscomplexobj(a) else np.float64
+    a, b, g = (x.astype(wide) for x in (a, b, g))
+    h0 = None if h0 is None else h0.astype(wide)
+    h = scan.sequential_scan(a, b, h0)
+    da, db, dh0 = scan.scan_backward(a, h, g, h0)
+    if dh0 is None:
+        dh0 = np.conj(a[..., 0]) * db[..., 0] if a.shape[-1] else np.zeros(a.shape[:-1], wide)
+    return h, da, db, dh0
+
+
+def assert_close(got, expected, dtype, what):
+    np.testing.assert_allclose(
+        np.asarray(got), expected, err_msg=f"{what} ({np.dtype(dtype)})", **TOL[np.dtype(dtype)]
+    )
