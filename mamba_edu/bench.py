@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["time_call", "loglog_slope", "machine_summary"]
+__all__ = ["time_call", "loglog_slope", "machine_summary", "one_thread"]
 
 
 def time_call(fn: Callable, *args, repeat: int = 5, min_time: float = 0.02, **kwargs) -> float:
@@ -65,3 +66,24 @@ def machine_summary() -> str:
     except OSError:
         pass
     return f"{cpu}, {cores} core(s), Python {platform.python_version()}, NumPy {np.__version__}"
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with NumPy's BLAS (and PyTorch) on a single thread, then restore them.
+
+    A matrix-vector product above a size threshold is split across threads by BLAS. On a busy
+    shared machine a waiting thread can stall the call a hundredfold, and even on an idle one the
+    time then measures how the work is spread over cores rather than how much work there is.
+    Timings that compare amounts of work (N² against N) are taken inside this block.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = torch.get_num_threads()
+    try:
+        with threadpool_limits(limits=1):
+            torch.set_num_threads(1)
+            yield
+    finally:
+        torch.set_num_threads(torch_threads)

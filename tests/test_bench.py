@@ -26,3 +26,16 @@ def test_time_call_measures_a_sleep():
 
 def test_machine_summary_names_cores():
     assert "core(s)" in bench.machine_summary()
+
+
+def test_one_thread_limits_blas_and_torch_then_restores():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    before_torch = torch.get_num_threads()
+    before_blas = [p["num_threads"] for p in threadpool_info()]
+    with bench.one_thread():
+        assert torch.get_num_threads() == 1
+        assert all(p["num_threads"] == 1 for p in threadpool_info())
+    assert torch.get_num_threads() == before_torch
+    assert [p["num_threads"] for p in threadpool_info()] == before_blas
