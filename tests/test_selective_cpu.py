@@ -18,11 +18,16 @@ GRAD_KEYS = {
 }  # fmt: skip
 
 
-def make_inputs(batch=2, dim=5, length=9, dstate=4, seed=0, dtype=np.float64, options=True):
+def make_inputs(
+    batch=2, dim=5, length=9, dstate=4, seed=0, dtype=np.float64, options=True, softplus=True
+):
+    """Random arguments; without softplus, Δ is drawn positive (as softplus would make it) so
+    that exp(ΔA) decays, as in a trained model."""
     rng = np.random.default_rng(seed)
+    low, high = (-3.0, 0.5) if softplus else (0.0, 1.0)
     args = dict(
         u=rng.standard_normal((batch, dim, length)),
-        delta=rng.uniform(-3.0, 0.5, (batch, dim, length)),
+        delta=rng.uniform(low, high, (batch, dim, length)),
         A=-rng.uniform(0.5, 4.0, (dim, dstate)),
         B=rng.standard_normal((batch, dstate, length)),
         C=rng.standard_normal((batch, dstate, length)),
@@ -31,7 +36,7 @@ def make_inputs(batch=2, dim=5, length=9, dstate=4, seed=0, dtype=np.float64, op
         args.update(
             D=rng.standard_normal(dim),
             z=rng.standard_normal((batch, dim, length)),
-            delta_bias=rng.uniform(-1.0, 1.0, dim),
+            delta_bias=rng.uniform(-1.0, 1.0, dim) if softplus else rng.uniform(0.0, 0.5, dim),
         )
     return {k: v.astype(dtype) for k, v in args.items()}
 
@@ -61,7 +66,7 @@ shapes = dict(
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**shapes)
 def test_forward_matches_reference_float64(batch, dim, length, dstate, seed, options, softplus):
-    args = make_inputs(batch, dim, length, dstate, seed, options=options)
+    args = make_inputs(batch, dim, length, dstate, seed, options=options, softplus=softplus)
     out, last = kc.selective_scan_fwd(**args, delta_softplus=softplus)
     ref, ref_last = selective.selective_scan(
         **args, delta_softplus=softplus, return_last_state=True
@@ -75,7 +80,9 @@ def test_forward_matches_reference_float64(batch, dim, length, dstate, seed, opt
 def test_forward_float32_within_official_tolerance(
     batch, dim, length, dstate, seed, options, softplus
 ):
-    args = make_inputs(batch, dim, length, dstate, seed, dtype=np.float32, options=options)
+    args = make_inputs(
+        batch, dim, length, dstate, seed, dtype=np.float32, options=options, softplus=softplus
+    )
     out, last = kc.selective_scan_fwd(**args, delta_softplus=softplus)
     assert out.dtype == np.float32 and last.dtype == np.float32
     ref, ref_last = selective.selective_scan(
@@ -91,7 +98,7 @@ def test_forward_float32_within_official_tolerance(
 def test_backward_matches_torch_autograd(
     batch, dim, length, dstate, seed, options, softplus, with_dlast
 ):
-    args = make_inputs(batch, dim, length, dstate, seed, options=options)
+    args = make_inputs(batch, dim, length, dstate, seed, options=options, softplus=softplus)
     rng = np.random.default_rng(seed + 1)
     dout = rng.standard_normal((batch, dim, length))
     dlast = rng.standard_normal((batch, dim, dstate)) if with_dlast else None
