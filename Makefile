@@ -31,8 +31,17 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-core
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
 	@touch $@
 
+# The parity suite: the official mamba_ssm without its CUDA build (a source build with nvcc
+# skipped), after the pinned triton/einops/transformers it imports.
+MAMBA_SSM ?= mamba-ssm==2.3.2.post1
+$(VENV)/.installed-parity: pyproject.toml $(VENV)/.installed-test
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,parity]'
+	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip install \
+		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
+	@touch $@
+
 install: $(VENV)/.installed-core
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(VENV)/.installed-parity
 
 workspace: install
 	$(VENV)/bin/mamba-edu workspace $(WORKSPACE)
@@ -50,7 +59,7 @@ lint: install-test
 	$(VENV)/bin/ruff format --check mamba_edu kernels tests notebooks conftest.py
 
 test-unit: install-test
-	$(PY) -m pytest tests -q
+	MAMBA_EDU_REQUIRE_PARITY=1 $(PY) -m pytest tests -q
 
 # Every lesson, each in a fresh kernel, end to end, as a learner runs it.
 test-lessons: install-test notebooks
