@@ -47,6 +47,7 @@ def _register_package() -> None:
     spec = importlib.util.find_spec("mamba_ssm")  # locates the folder, runs nothing
     package = types.ModuleType("mamba_ssm")
     package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__ = spec
     package.__version__ = importlib.metadata.version("mamba-ssm")
     sys.modules["mamba_ssm"] = package
     if "selective_scan_cuda" not in sys.modules:
