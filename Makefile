@@ -17,7 +17,7 @@ NBVAL_TIMEOUT ?= 1800
 ROOT_FLAG  := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 TOKEN_FLAG := $(if $(TOKEN),--IdentityProvider.token=$(TOKEN),)
 
-.PHONY: lab install install-test workspace notebooks lint test test-unit test-lessons clean
+.PHONY: lab install install-test workspace notebooks lint test test-unit test-lessons gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,19 @@ test-lessons: install-test notebooks
 		--nbval-cell-timeout=$(CELL_TIMEOUT) --durations=5 $(NB_OUT)
 
 test: lint test-unit test-lessons
+
+# On a CUDA machine: parity on the real GPU, then a benchmark table against mamba_ssm's CUDA
+# kernel (a few minutes). Installs the pins (plus numba-cuda) into the same venv; Python 3.12 is
+# accepted there. mamba_ssm's own CUDA extension is not built (that takes nvcc and half an hour):
+# without it the table says so.
+$(VENV)/.installed-gpu: pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q --ignore-requires-python -e '.[parity,gpu]'
+	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip install \
+		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
+	@touch $@
+
+gpu-check: $(VENV)/.installed-gpu
+	timeout 300 $(PY) -m mamba_edu.kernels.gpu_check
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

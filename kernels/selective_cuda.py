@@ -7,8 +7,8 @@ only y, (B, D, L), and the last state, (B, D, N).
 
 Layout of the work:
 
-* one thread per (batch element, channel d): it owns x[d, :], N numbers in registers (a local
-  array of the fixed size ``MAX_DSTATE``);
+* one thread per (batch element, channel d): it owns x[d, :], N numbers in a thread-local array
+  of the fixed size ``MAX_DSTATE`` (registers, or local memory cached in L1: on chip either way);
 * one block of ``THREADS`` channels of one batch element: B_t and C_t are the same for all of
   them, so the block loads them for a chunk of ``CHUNK`` time steps into shared memory once
   (cooperatively, one value per thread), synchronizes, and every thread advances its state
@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import cuda
 
-__all__ = ["selective_scan_fwd_cuda", "THREADS", "CHUNK", "MAX_DSTATE"]
+__all__ = ["selective_scan_fwd_cuda", "launch", "THREADS", "CHUNK", "MAX_DSTATE"]
 
 THREADS = 64  # channels per block
 CHUNK = 32  # time steps of B and C staged in shared memory at a time
@@ -42,7 +42,7 @@ def _selective_scan_fwd_kernel(u, delta, A, B, C, D, z, delta_bias, flags, out, 
     tid = cuda.threadIdx.x
     B_chunk = cuda.shared.array((MAX_DSTATE, CHUNK), dtype=np.float32)
     C_chunk = cuda.shared.array((MAX_DSTATE, CHUNK), dtype=np.float32)
-    x = cuda.local.array(MAX_DSTATE, dtype=np.float32)  # this channel's state: registers
+    x = cuda.local.array(MAX_DSTATE, dtype=np.float32)  # this channel's state, on chip
     for n in range(dstate):
         x[n] = np.float32(0.0)
     active = d < dim
@@ -106,10 +106,19 @@ def selective_scan_fwd_cuda(
 
     out = cuda.device_array((batch, dim, length), np.float32)
     last = cuda.device_array((batch, dim, dstate), np.float32)
-    grid = (math.ceil(dim / THREADS), batch)
-    _selective_scan_fwd_kernel[grid, THREADS](
+    launch(
         device(u, None), device(delta, None), device(A, None), device(B, None), device(C, None),
-        device(D, (1,)), device(z, (1, 1, 1)), device(delta_bias, (1,)), cuda.to_device(flags),
-        out, last,
+        device(D, (1,)), device(z, (1, 1, 1)), device(delta_bias, (1,)), flags, out, last,
     )  # fmt: skip
     return out.copy_to_host(), last.copy_to_host()
+
+
+def launch(u, delta, A, B, C, D, z, delta_bias, flags, out, last):
+    """Launch the kernel on arrays already on the device (numba device arrays or CUDA torch
+    tensors, float32, contiguous; placeholders of any shape for absent D, z, delta_bias).
+    ``flags`` = [has_D, has_z, has_bias, softplus]. Asynchronous: synchronize before timing."""
+    if isinstance(flags, (list, tuple, np.ndarray)):
+        flags = cuda.to_device(np.asarray(flags, np.int32))
+    batch, dim, _ = u.shape
+    grid = (math.ceil(dim / THREADS), batch)
+    _selective_scan_fwd_kernel[grid, THREADS](u, delta, A, B, C, D, z, delta_bias, flags, out, last)

@@ -165,3 +165,31 @@ def test_triton_refuses_wrong_types():
     args["u"] = args["u"].numpy()
     with pytest.raises(TypeError, match="expected u to be a torch.Tensor"):
         selective_scan_fwd_triton(**args)
+
+
+def test_gpu_check_script_runs_simulated_and_refuses_without_a_gpu():
+    """`make gpu-check` runs this script on a GPU; here its --simulate mode runs the same parity
+    and benchmark code on a CPU, and the plain mode must say clearly that there is no GPU."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "TRITON_INTERPRET": "1"}
+    command = [sys.executable, "-m", "mamba_edu.kernels.gpu_check"]
+    simulated = subprocess.run(
+        [*command, "--simulate"], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert simulated.returncode == 0, simulated.stdout[-3000:] + simulated.stderr[-3000:]
+    assert re.search(r"^\d+ passed, 0 failed", simulated.stdout, re.MULTILINE), simulated.stdout
+    assert "ok   numba-cuda chunked kernel" in simulated.stdout
+    assert "ok   Triton kernel" in simulated.stdout
+    assert "ok   mamba_ssm Triton selective_state_update" in simulated.stdout
+    assert "GB/s" in simulated.stdout
+    if torch.cuda.is_available():
+        return
+    plain_env = {
+        k: v for k, v in os.environ.items() if k not in ("NUMBA_ENABLE_CUDASIM", "TRITON_INTERPRET")
+    }
+    plain = subprocess.run(command, capture_output=True, text=True, timeout=300, env=plain_env)
+    assert plain.returncode == 2
+    assert "no CUDA GPU is visible" in plain.stdout
+    refused = subprocess.run(
+        [*command, "--simulate"], capture_output=True, text=True, timeout=300, env=plain_env
+    )
+    assert refused.returncode == 2 and "needs NUMBA_ENABLE_CUDASIM=1" in refused.stdout
