@@ -29,6 +29,8 @@ tensors; numba on the CPU, a pure-torch loop otherwise).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 try:
@@ -136,11 +138,13 @@ if HAVE_NUMBA:
             out[i] = vexp(y[i])
 
     @njit(parallel=True, fastmath=True, cache=True)
-    def _scan_fwd_kernel(dt, u, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last):
+    def _scan_fwd_kernel(
+        delta, bias, softplus, u, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last
+    ):
         """out = (Σ_n C_t[n] x_t[n] + D u_t) · silu(z_t) with x_t = exp(Δ_t A) x_{t−1} + Δ_t B_t u_t.
 
-        dt (Δ after bias and softplus), u, z, out, y_pre: (B, D, L); AT: (N, D); Bt, Ct: (B, L, N);
-        last: (B, N, D). Work items are (batch element, block of ``width`` channels); inside one,
+        delta (Δ before bias and softplus), u, z, out, y_pre: (B, D, L); bias, D: (D,);
+        AT: (N, D); Bt, Ct: (B, L, N); last: (B, N, D). Work items are (batch element, block of ``width`` channels); inside one,
         time runs sequentially and the innermost loop runs over the block's channels, kept
         contiguous in small local buffers so that it is vectorized (8 or 16 channels per
         instruction). ``y_pre`` receives the output before the gate when ``keep_pre`` is set.
@@ -159,9 +163,13 @@ if HAVE_NUMBA:
             dtu = np.empty(w, dtype=a.dtype)
             acc = np.empty(w, dtype=a.dtype)
             d_blk = D[d0:d1].copy()
+            bias_blk = bias[d0:d1].copy()
             for t in range(length):
                 for j in range(w):
-                    dt_t[j] = dt[b, d0 + j, t]
+                    r = delta[b, d0 + j, t] + bias_blk[j]
+                    if softplus and r <= 20.0:
+                        r = math.log1p(vexp(r))
+                    dt_t[j] = r
                     dtu[j] = dt_t[j] * u[b, d0 + j, t]
                     acc[j] = d_blk[j] * u[b, d0 + j, t]
                 for n in range(dstate):
@@ -314,14 +322,13 @@ def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pr
     u, delta, A, B, C, D, z, delta_bias = _prepare(u, delta, A, B, C, D, z, delta_bias, dtype)
     batch, dim, length = u.shape
     dstate = A.shape[1]
-    raw = delta if delta_bias is None else delta + delta_bias[:, None]
-    dt = _softplus_and_slope(raw)[0] if delta_softplus else raw
     dtype = u.dtype
     out = np.empty((batch, dim, length), dtype)
     y_pre = np.empty((batch, dim, length) if keep_pre else (0, 0, 0), dtype)
     last = np.empty((batch, dstate, dim), dtype)
     _scan_fwd_kernel(
-        np.ascontiguousarray(dt), np.ascontiguousarray(u), np.ascontiguousarray(A.T),
+        np.ascontiguousarray(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
+        bool(delta_softplus), np.ascontiguousarray(u), np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
         np.zeros((0, 0, 0), dtype) if z is None else np.ascontiguousarray(z), z is not None,
         _block_width(dim), out, y_pre, keep_pre, last,
