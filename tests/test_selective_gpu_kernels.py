@@ -193,3 +193,17 @@ def test_gpu_check_script_runs_simulated_and_refuses_without_a_gpu():
         [*command, "--simulate"], capture_output=True, text=True, timeout=300, env=plain_env
     )
     assert refused.returncode == 2 and "needs NUMBA_ENABLE_CUDASIM=1" in refused.stdout
+
+
+def test_wrong_dtypes_are_refused_by_the_gpu_kernels():
+    from mamba_edu.kernels.selective_cuda import selective_scan_fwd_cuda
+    from mamba_edu.kernels.selective_triton import selective_scan_fwd_triton
+
+    args = bad_inputs()
+    args["B"] = args["B"].astype(np.complex64)
+    with pytest.raises(TypeError, match="expected B to be a real float array, got dtype complex"):
+        selective_scan_fwd_cuda(**args)
+    tensors = {k: torch.from_numpy(v) for k, v in bad_inputs().items()}
+    tensors["B"] = tensors["B"].to(torch.complex64)
+    with pytest.raises(TypeError, match="expected B to be a real floating tensor"):
+        selective_scan_fwd_triton(**tensors)
