@@ -3,11 +3,13 @@
 Same mathematics as :func:`mamba_edu.selective.selective_scan` (the NumPy reference, lesson 06),
 made fast in the way the official CUDA kernel is:
 
-* the state x (N numbers per batch element and channel) lives in a small local buffer: the
-  (B, D, L, N) tensor of all states is never materialized;
-* the (batch, channel) pairs are independent, so they are spread over the cores (``prange``);
-* the inner loop over the N state entries is contiguous so that LLVM vectorizes it
-  (``fastmath=True`` lets it reorder the sums and use vector exp).
+* the state x of a block of channels, (N, w) numbers, lives in a small local buffer: the
+  (B, D, L, N) tensor of all states is never materialized in the forward pass;
+* (batch element, block of channels) work items are independent, so they are spread over the
+  cores (``prange``); time runs sequentially inside one;
+* the innermost loop runs over the block's channels, contiguous in memory, so that LLVM
+  vectorizes it; exp is :func:`vexp`, a polynomial that vectorizes (numba's pip build has no
+  vector math library, and a scalar exp call per element would cost 20 times more).
 
 The backward pass is a reverse scan, derived by hand (lesson 08). With g_t = ∂loss/∂out_t:
 
@@ -18,9 +20,11 @@ The backward pass is a reverse scan, derived by hand (lesson 08). With g_t = ∂
     ∂A         += gx_t · Δ_t · exp(Δ_t A) · x_{t−1}
     ∂B_t       += gx_t · Δ_t · u_t            ∂u_t  = gy_t · D + Σ_n gx_t · Δ_t · B_t
 
-For each (batch, channel) the backward recomputes the forward states of that pair into an (L, N)
-scratch buffer, then walks back in time. ∂B and ∂C are sums over channels, so each thread keeps
-its own partial sums, added up at the end (where the CUDA kernel would use atomics).
+For each work item the backward recomputes the forward states of its channels into an
+(L + 1, N, w) scratch buffer (one block's share, freed at the end of the item), then walks back
+in time. ∂B, ∂C (sums over channels) and ∂A (a sum over the batch) are written as partial sums
+per work item and added up at the end (where a CUDA kernel would use atomics). The element-wise
+parts (softplus' slope, D, the gate) are NumPy around the kernel.
 
 Public entry points: :func:`selective_scan_fwd` / :func:`selective_scan_bwd` (NumPy in, NumPy
 out), :class:`SelectiveScanFn` (a ``torch.autograd.Function``) and :func:`selective_scan` (torch
