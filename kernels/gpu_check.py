@@ -34,6 +34,10 @@ def _to_device(torch, array):
     return torch.from_numpy(np.ascontiguousarray(array)).to(DEVICE)
 
 
+def _host(array):
+    return array.detach().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
+
+
 def _synchronize(torch):
     if DEVICE == "cuda":
         torch.cuda.synchronize()
@@ -112,17 +116,26 @@ def parity(torch, results, shapes=PARITY_SHAPES):
         )
         f32 = {k: v.astype(np.float32) for k, v in args.items()}
         gpu = {k: _to_device(torch, v) for k, v in f32.items()}
-        out, last = selective_cuda.selective_scan_fwd_cuda(**f32, delta_softplus=True)
-        _report(f"numba-cuda chunked kernel {shape}", out, ref, results)
-        _report(f"numba-cuda chunked kernel, last state {shape}", last, ref_last, results)
-        out, last = selective_triton.selective_scan_fwd_triton(**gpu, delta_softplus=True)
-        _report(f"Triton kernel {shape}", out.cpu().numpy(), ref, results)
-        _report(f"Triton kernel, last state {shape}", last.cpu().numpy(), ref_last, results)
+        runs = [
+            ("numba-cuda chunked kernel",
+             lambda f32=f32: selective_cuda.selective_scan_fwd_cuda(**f32, delta_softplus=True)),
+            ("Triton kernel",
+             lambda gpu=gpu: selective_triton.selective_scan_fwd_triton(**gpu, delta_softplus=True)),
+        ]  # fmt: skip
         if official is not None:
-            out, last = official(**gpu, delta_softplus=True, return_last_state=True)
-            _report(f"mamba_ssm selective_scan_fn (CUDA) {shape}", out.cpu().numpy(), ref, results)
-            _report(f"mamba_ssm selective_scan_fn, last state {shape}", last.cpu().numpy(),
-                    ref_last, results)  # fmt: skip
+            runs.append(
+                ("mamba_ssm selective_scan_fn (CUDA)",
+                 lambda gpu=gpu: official(**gpu, delta_softplus=True, return_last_state=True))
+            )  # fmt: skip
+        for name, run in runs:
+            try:
+                out, last = (_host(a) for a in run())
+            except Exception as error:  # noqa: BLE001 - report and carry on with the others
+                results.append(False)
+                print(f"  FAIL {name} {shape}: {type(error).__name__}: {error}")
+                continue
+            _report(f"{name} {shape}", out, ref, results)
+            _report(f"{name}, last state {shape}", last, ref_last, results)
     update, why = _official_state_update()
     if update is None:
         print(f"  (mamba_ssm selective_state_update: skipped, {why})")
@@ -139,8 +152,13 @@ def parity(torch, results, shapes=PARITY_SHAPES):
     y, new_state = selective.selective_step(**step, delta_softplus=True)
     t = {k: _to_device(torch, v.astype(np.float32)) for k, v in step.items()}
     state = t["state"].clone()
-    out = update(state, t["u"], t["delta"], t["A"], t["B"], t["C"], D=t["D"], z=t["z"],
-                 dt_bias=t["delta_bias"], dt_softplus=True)  # fmt: skip
+    try:
+        out = update(state, t["u"], t["delta"], t["A"], t["B"], t["C"], D=t["D"], z=t["z"],
+                     dt_bias=t["delta_bias"], dt_softplus=True)  # fmt: skip
+    except Exception as error:  # noqa: BLE001
+        results.append(False)
+        print(f"  FAIL mamba_ssm Triton selective_state_update: {type(error).__name__}: {error}")
+        return
     _report("mamba_ssm Triton selective_state_update, output", out.cpu().numpy(), y, results)
     _report("mamba_ssm Triton selective_state_update, state", state.cpu().numpy(), new_state,
             results)  # fmt: skip
@@ -190,7 +208,11 @@ def benchmark(torch, shapes=BENCH_SHAPES):
                 ("mamba_ssm selective_scan_fn", lambda g=gpu: official(**g, delta_softplus=True))
             )
         for name, fn in contenders:
-            seconds = _time_gpu(torch, fn)
+            try:
+                seconds = _time_gpu(torch, fn)
+            except Exception as error:  # noqa: BLE001
+                print(f"  {str(shape):<22} {name:<32} failed: {type(error).__name__}: {error}")
+                continue
             print(
                 f"  {str(shape):<22} {name:<32} {seconds * 1e3:7.3f} ms {moved / seconds / 1e9:8.1f}"
             )
