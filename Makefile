@@ -20,7 +20,7 @@ ROOT_FLAG  := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOKEN_FLAG := $(if $(TOKEN),--IdentityProvider.token=$(TOKEN),)
 
-.PHONY: lab install install-test install-browser workspace notebooks lint test test-unit test-lessons clean
+.PHONY: lab install install-test install-browser workspace notebooks lint test test-unit test-lessons gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,16 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium
 
+# The parity suite: the official mamba_ssm without its CUDA build (a source build with nvcc
+# skipped), after the pinned triton/einops/transformers it imports.
+MAMBA_SSM ?= mamba-ssm==2.3.2.post1
+$(VENV)/.installed-parity: pyproject.toml $(VENV)/.installed-test
+	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip install \
+		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
+	@touch $@
+
 install: $(VENV)/.installed-core
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(VENV)/.installed-parity
 install-browser: $(CHROMIUM)
 
 workspace: install
@@ -63,7 +71,7 @@ lint: install-test
 
 # Includes the browser tests (marker e2e): JupyterLab in Chromium, artifacts/e2e/ screenshots.
 test-unit: install-test install-browser
-	$(PY) -m pytest tests -q
+	MAMBA_EDU_REQUIRE_PARITY=1 $(PY) -m pytest tests -q
 
 # Every lesson, each in a fresh kernel, end to end, as a learner runs it.
 test-lessons: install-test notebooks
@@ -71,6 +79,19 @@ test-lessons: install-test notebooks
 		--nbval-cell-timeout=$(CELL_TIMEOUT) --durations=5 $(NB_OUT)
 
 test: lint test-unit test-lessons
+
+# On a CUDA machine: parity on the real GPU, then a benchmark table against mamba_ssm's CUDA
+# kernel (a few minutes). Installs the pins (plus numba-cuda) into the same venv; Python 3.12 is
+# accepted there. mamba_ssm's own CUDA extension is not built (that takes nvcc and half an hour):
+# without it the table says so.
+$(VENV)/.installed-gpu: pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q --ignore-requires-python -e '.[parity,gpu]'
+	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip install \
+		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
+	@touch $@
+
+gpu-check: $(VENV)/.installed-gpu
+	timeout 300 $(PY) -m mamba_edu.kernels.gpu_check
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
