@@ -85,13 +85,17 @@ test: lint test-unit test-lessons
 # accepted there. mamba_ssm's own CUDA extension is not built (that takes nvcc and half an hour):
 # without it the table says so.
 $(VENV)/.installed-gpu: pyproject.toml | $(PY)
-	$(PY) -m pip install --disable-pip-version-check -q --ignore-requires-python -e '.[parity,gpu]'
+	$(PY) -m pip install --disable-pip-version-check -q --ignore-requires-python -e '.[test,parity,gpu]'
 	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip install \
 		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
 	@touch $@
 
+# On a CUDA machine: the selective-scan parity and benchmark table (kernels/gpu_check.py), then the
+# first-order scan kernels' parity tests on the real GPU instead of the simulator / interpreter.
 gpu-check: $(VENV)/.installed-gpu
 	timeout 300 $(PY) -m mamba_edu.kernels.gpu_check
+	TRITON_INTERPRET=0 timeout 200 $(PY) -m pytest -q -p no:cacheprovider tests/test_scan_triton.py \
+		tests/simulated/cuda_scan_cases.py -k "not simulator_is_in_use"
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
