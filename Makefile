@@ -13,24 +13,29 @@ NB_OUT    ?= build/notebooks
 # Per-cell and whole-run limits (seconds) for executing the lessons.
 CELL_TIMEOUT  ?= 300
 NBVAL_TIMEOUT ?= 1800
+# The browser tests drive Debian's Chromium (never a browser downloaded by `playwright install`).
+CHROMIUM  ?= /usr/bin/chromium
 
 ROOT_FLAG  := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOKEN_FLAG := $(if $(TOKEN),--IdentityProvider.token=$(TOKEN),)
 
-.PHONY: lab install install-test workspace notebooks lint test test-unit test-lessons clean
+.PHONY: lab install install-test install-browser workspace notebooks lint test test-unit test-lessons gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Stamps make a second `make lab` quick: pip runs again only when pyproject.toml changes.
+# Stamps make a second `make lab` quick: pip runs again only when pyproject.toml changes
+# (a stamp is renamed when what it installs changes, so an existing .venv catches up).
 $(VENV)/.installed-core: pyproject.toml | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q -e .
 	@touch $@
 
-# The tests need the parity extra (Triton, run under its interpreter on a CPU) and the instructor
-# extra (nbgrader: the grading workflow is tested too).
+# The tests need the parity extra (Triton, run under its interpreter on a CPU), the e2e extra
+# (Playwright, driving Debian's Chromium) and the instructor extra (nbgrader: the grading
+# workflow is tested too).
 $(VENV)/.installed-test: pyproject.toml Makefile $(VENV)/.installed-core
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,parity,instructor]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,parity,e2e,instructor]'
 	@# nbgrader is used from the command line only: keep its Jupyter extensions out of `make lab`.
 	for e in formgrader validate_assignment assignment_list course_list; do \
 		$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e \
@@ -38,8 +43,22 @@ $(VENV)/.installed-test: pyproject.toml Makefile $(VENV)/.installed-core
 	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader > /dev/null
 	@touch $@
 
+# Chromium for the browser tests (tests/test_e2e_browser.py installs it too when it is missing).
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium
+
+# The parity suite: the official mamba_ssm without its CUDA build (a source build with nvcc
+# skipped), after the pinned triton/einops/transformers it imports.
+MAMBA_SSM ?= mamba-ssm==2.3.2.post1
+$(VENV)/.installed-parity: pyproject.toml $(VENV)/.installed-test
+	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip install \
+		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
+	@touch $@
+
 install: $(VENV)/.installed-core
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(VENV)/.installed-parity
+install-browser: $(CHROMIUM)
 
 workspace: install
 	$(VENV)/bin/mamba-edu workspace $(WORKSPACE)
@@ -56,8 +75,9 @@ lint: install-test
 	$(VENV)/bin/ruff check mamba_edu kernels tests notebooks conftest.py
 	$(VENV)/bin/ruff format --check mamba_edu kernels tests notebooks conftest.py
 
-test-unit: install-test
-	$(PY) -m pytest tests -q
+# Includes the browser tests (marker e2e): JupyterLab in Chromium, artifacts/e2e/ screenshots.
+test-unit: install-test install-browser
+	MAMBA_EDU_REQUIRE_PARITY=1 $(PY) -m pytest tests -q
 
 # Every lesson, each in a fresh kernel, end to end, as a learner runs it.
 test-lessons: install-test notebooks
@@ -65,6 +85,23 @@ test-lessons: install-test notebooks
 		--nbval-cell-timeout=$(CELL_TIMEOUT) --durations=5 $(NB_OUT)
 
 test: lint test-unit test-lessons
+
+# On a CUDA machine: parity on the real GPU, then a benchmark table against mamba_ssm's CUDA
+# kernel (a few minutes). Installs the pins (plus numba-cuda) into the same venv; Python 3.12 is
+# accepted there. mamba_ssm's own CUDA extension is not built (that takes nvcc and half an hour):
+# without it the table says so.
+$(VENV)/.installed-gpu: pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q --ignore-requires-python -e '.[test,parity,gpu]'
+	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip install \
+		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
+	@touch $@
+
+# On a CUDA machine: the selective-scan parity and benchmark table (kernels/gpu_check.py), then the
+# first-order scan kernels' parity tests on the real GPU instead of the simulator / interpreter.
+gpu-check: $(VENV)/.installed-gpu
+	timeout 300 $(PY) -m mamba_edu.kernels.gpu_check
+	TRITON_INTERPRET=0 timeout 200 $(PY) -m pytest -q -p no:cacheprovider tests/test_scan_triton.py \
+		tests/simulated/cuda_scan_cases.py -k "not simulator_is_in_use"
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

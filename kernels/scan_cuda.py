@@ -256,12 +256,12 @@ def scan_backward(
     a_next[:, :-1] = np.conj(a2[:, 1:])
     # reverse scan = forward scan of the reversed sequences, reversed back
     rev = _scan_rows(
-        np.ascontiguousarray(a_next[:, ::-1]),
-        np.ascontiguousarray(g2[:, ::-1]),
+        a_next[:, ::-1].copy(),
+        g2[:, ::-1].copy(),
         np.zeros_like(h02),
         block,
     )
-    dh = np.ascontiguousarray(rev[:, ::-1])
+    dh = rev[:, ::-1].copy()
     *_, grads = _kernels(block, a2.dtype)
     d_da = cuda.device_array((M, L), a2.dtype)
     d_dh0 = cuda.device_array(M, a2.dtype)

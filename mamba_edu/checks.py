@@ -40,6 +40,12 @@ __all__ = [
     "check_associativity_gap",
     "check_hillis_steele",
     "check_chunked_scan",
+    "check_rnn_forward",
+    "check_rnn_backward",
+    "check_jacobian_norms",
+    "check_linear_rnn",
+    "check_convolution_kernel",
+    "check_diagonalize",
 ]
 
 
@@ -818,5 +824,316 @@ def check_chunked_scan(fn: Callable, *, quiet: bool = False, timeout: float = 10
         rtol=1e-10,
         atol=1e-12,
         timeout=timeout,
+        quiet=quiet,
+    )
+
+
+def _relabeled(
+    result: CheckResult,
+    replacements: Sequence[tuple[str, str]],
+    *,
+    hint: str | None = None,
+    quiet: bool = False,
+) -> CheckResult:
+    """``result`` with its message reworded (names of outputs) and a hint after a wrong value."""
+    message = result.message
+    for old, new in replacements:
+        message = message.replace(old, new)
+    if not result.ok and hint and " differs " in message:
+        message += f"\n   Hint: {hint}"
+    if not quiet:
+        print(message)
+    return CheckResult(result.ok, result.exercise, message, result.passed, result.total)
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 01 — recurrent networks
+# ----------------------------------------------------------------------------------------------
+
+
+def _rnn_case(rng, L, D, N, nonlinearity, *, radius=0.9, scale=1.0):
+    from mamba_edu import rnn
+
+    W = rnn.random_recurrent_matrix(N, radius, seed=int(rng.integers(1 << 30)))
+    U = rng.standard_normal((N, D)) * scale / np.sqrt(D)
+    b = rng.standard_normal(N) * 0.1
+    return rng.standard_normal((L, D)), W, U, b, nonlinearity
+
+
+def check_rnn_forward(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 01, exercise 1: ``fn(x, W, U, b, nonlinearity)`` returns h_t = φ(W h_{t−1} + U x_t + b).
+
+    x (L, D), W (N, N), U (N, D), b (N,), h_{−1} = 0; returns h (L, N). Compared with
+    :func:`mamba_edu.rnn.rnn_forward`.
+    """
+    from mamba_edu import rnn
+
+    cases = [
+        Case("tanh, random (L=12, D=3, N=5)", _rnn_case(_rng(10), 12, 3, 5, "tanh")),
+        Case("relu, random (L=9, D=2, N=4)", _rnn_case(_rng(11), 9, 2, 4, "relu")),
+        Case("identity, random (L=10, D=1, N=6)", _rnn_case(_rng(12), 10, 1, 6, "identity")),
+        Case("L = 1 (one step from h = 0)", _rnn_case(_rng(13), 1, 3, 4, "tanh")),
+        Case("N = 1 (a single state)", _rnn_case(_rng(14), 8, 2, 1, "tanh")),
+        Case(
+            "tanh with large inputs (saturation)", _rnn_case(_rng(15), 10, 3, 5, "tanh", scale=20)
+        ),
+    ]
+    result = check_function(
+        fn, rnn.rnn_forward, cases, exercise="rnn_forward", timeout=timeout, quiet=True
+    )
+    return _relabeled(
+        result,
+        [],
+        hint=(
+            "look at the case's name. `nonlinearity` picks np.tanh, ReLU (np.maximum(a, 0)) or "
+            "identity; h[0] uses the zero state h_{-1} = 0 and x[0], every later h[t] uses h[t-1]."
+        ),
+        quiet=quiet,
+    )
+
+
+def _torch_rnn_gradients(x, W, U, b, nonlinearity):
+    """(dW, dU, db) of ℓ = Σ_t dh_t · h_t by torch autograd: independent of the NumPy reference."""
+    import torch
+
+    act = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}[nonlinearity]
+    Wt, Ut, bt = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (W, U, b))
+    xt = torch.tensor(x, dtype=torch.float64)
+    state = torch.zeros(W.shape[0], dtype=torch.float64)
+    states = []
+    for t in range(x.shape[0]):
+        state = act(Wt @ state + Ut @ xt[t] + bt)
+        states.append(state)
+    return Wt, Ut, bt, torch.stack(states)
+
+
+def check_rnn_backward(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 01, exercise 2: ``fn(x, h, dh, W, nonlinearity)`` returns (dW, dU, db) by BPTT.
+
+    h are the forward states (L, N) (from h_{−1} = 0) and dh[t] = ∂ℓ/∂h_t, the part of the loss's
+    gradient that reaches h_t directly. The expected gradients come from **torch autograd** on the
+    same network in float64, not from the course's own BPTT.
+    """
+    import torch
+
+    from mamba_edu import rnn
+
+    weights: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    def make(seed, L, D, N, nonlinearity, radius=0.9):
+        rng = _rng(seed)
+        x, W, U, b, _ = _rnn_case(rng, L, D, N, nonlinearity, radius=radius)
+        h = rnn.rnn_forward(x, W, U, b, nonlinearity)
+        dh = rng.standard_normal((L, N))
+        weights[x.tobytes()] = (U, b)
+        return x, h, dh, W, nonlinearity
+
+    def autograd(x, h, dh, W, nonlinearity):
+        U, b = weights[np.asarray(x).tobytes()]
+        Wt, Ut, bt, states = _torch_rnn_gradients(x, W, U, b, nonlinearity)
+        (states * torch.tensor(dh)).sum().backward()
+        return Wt.grad.numpy(), Ut.grad.numpy(), bt.grad.numpy()
+
+    cases = [
+        Case("tanh, random (L=10, D=3, N=4)", make(20, 10, 3, 4, "tanh")),
+        Case("relu, random (L=8, D=2, N=5)", make(21, 8, 2, 5, "relu")),
+        Case("identity, random (L=12, D=2, N=3)", make(22, 12, 2, 3, "identity")),
+        Case("L = 1 (no gradient through time yet)", make(23, 1, 3, 4, "tanh")),
+        Case("tanh, spectral radius 1.5 (L=15)", make(24, 15, 2, 4, "tanh", radius=1.5)),
+    ]
+    result = check_function(
+        fn, autograd, cases, exercise="rnn_backward", timeout=timeout, rtol=1e-7, quiet=True
+    )
+    return _relabeled(
+        result,
+        [
+            ("your output[0]", "your dW"),
+            ("your output[1]", "your dU"),
+            ("your output[2]", "your db"),
+        ],
+        hint=(
+            "walk t from L-1 down to 0; the gradient reaching h_t is dh[t] plus W.T @ delta_{t+1} "
+            "(what flows back from the next step); delta_t is that times phi'(a_t), computed from "
+            "h[t]; dW collects outer(delta_t, h_{t-1}) with h_{-1} = 0."
+        ),
+        quiet=quiet,
+    )
+
+
+def check_jacobian_norms(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 01, exercise 3: ``fn(h, W, nonlinearity)`` returns ‖∂h_T/∂h_t‖₂ for t = 0..T.
+
+    h (L, N) forward states, T = L − 1; returns shape (L,), with entry T equal to 1. Compared with
+    :func:`mamba_edu.rnn.jacobian_norms` (spectral norm: the largest singular value).
+    """
+    from mamba_edu import rnn
+
+    def make(seed, L, N, nonlinearity, radius=0.9):
+        x, W, U, b, _ = _rnn_case(_rng(seed), L, 2, N, nonlinearity, radius=radius)
+        return rnn.rnn_forward(x, W, U, b, nonlinearity), W, nonlinearity
+
+    Q, _ = np.linalg.qr(_rng(35).standard_normal((4, 4)))
+    cases = [
+        Case("tanh, random (L=12, N=5)", make(30, 12, 5, "tanh")),
+        Case("relu, random (L=10, N=6)", make(31, 10, 6, "relu")),
+        Case("identity, spectral radius 1.2 (L=15, N=4)", make(32, 15, 4, "identity", 1.2)),
+        Case("L = 1 (only ∂h_T/∂h_T = I)", make(33, 1, 3, "tanh")),
+        Case(
+            "identity, W = 0.8 × orthogonal (norms are 0.8^k)",
+            (np.zeros((8, 4)), 0.8 * Q, "identity"),
+        ),
+    ]
+    result = check_function(
+        fn, rnn.jacobian_norms, cases, exercise="jacobian_norms", timeout=timeout, quiet=True
+    )
+    return _relabeled(
+        result,
+        [],
+        hint=(
+            "start from J = I at t = T and go back: J_t = J_{t+1} @ diag(phi'(a_{t+1})) @ W; "
+            "the norm is the spectral norm np.linalg.norm(J, 2), not the Frobenius norm."
+        ),
+        quiet=quiet,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 02 — linear RNNs
+# ----------------------------------------------------------------------------------------------
+
+
+def _linear_system(seed, N, D, P, radius=0.9, *, symmetric=False):
+    rng = _rng(seed)
+    A = rng.standard_normal((N, N))
+    if symmetric:
+        A = A + A.T  # real eigenvalues only
+    A *= radius / np.max(np.abs(np.linalg.eigvals(A)))
+    return A, rng.standard_normal((N, D)), rng.standard_normal((P, N))
+
+
+def _rotation(theta, r=0.95):
+    return r * np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+
+
+def check_linear_rnn(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 02, exercise 1: ``fn(x, A, B, C)`` returns y_t = C h_t, h_t = A h_{t−1} + B x_t.
+
+    x (L, D), A (N, N), B (N, D), C (P, N), h_{−1} = 0; returns y (L, P). Compared with
+    :func:`mamba_edu.linear_rnn.linear_rnn`.
+    """
+    from mamba_edu import linear_rnn as lr
+
+    def case(seed, L, N, D, P, radius=0.9):
+        A, B, C = _linear_system(seed, N, D, P, radius)
+        return (_rng(seed + 1).standard_normal((L, D)), A, B, C)
+
+    impulse = np.zeros((20, 1))
+    impulse[0] = 1.0
+    cases = [
+        Case("random (L=16, N=5, D=2, P=3)", case(40, 16, 5, 2, 3)),
+        Case("L = 1 (y_0 = C B x_0)", case(41, 1, 4, 3, 2)),
+        Case("N = D = P = 1 (a scalar recurrence)", case(42, 10, 1, 1, 1)),
+        Case(
+            "a rotation (complex eigenvalues), impulse input",
+            (impulse, _rotation(0.4), np.array([[1.0], [0.0]]), np.array([[1.0, 0.0]])),
+        ),
+        Case("unstable: spectral radius 1.1 (L=30)", case(43, 30, 4, 2, 2, radius=1.1)),
+    ]
+    result = check_function(
+        fn, lr.linear_rnn, cases, exercise="linear_rnn", timeout=timeout, quiet=True
+    )
+    return _relabeled(result, [], hint="h_{-1} = 0, so h_0 = B x_0 and y_0 = C B x_0.", quiet=quiet)
+
+
+def check_convolution_kernel(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 02, exercise 2: ``fn(A, B, C, L)`` returns K with K[j] = C A^j B, shape (L, P, D).
+
+    Compared with :func:`mamba_edu.linear_rnn.convolution_kernel`.
+    """
+    from mamba_edu import linear_rnn as lr
+
+    cases = [
+        Case("random (N=5, D=2, P=3, L=12)", _linear_system(50, 5, 2, 3) + (12,)),
+        Case("L = 1 (only K[0] = C B)", _linear_system(51, 4, 3, 2) + (1,)),
+        Case("N = D = P = 1", _linear_system(52, 1, 1, 1) + (8,)),
+        Case(
+            "a rotation (complex eigenvalues)",
+            (_rotation(1.0), np.array([[1.0], [0.0]]), np.array([[1.0, 0.0]]), 16),
+        ),
+    ]
+    result = check_function(
+        fn, lr.convolution_kernel, cases, exercise="convolution_kernel", timeout=timeout, quiet=True
+    )
+    return _relabeled(
+        result,
+        [],
+        hint="K[0] = C @ B (A to the power 0 is the identity); K[j] = C @ A^j @ B.",
+        quiet=quiet,
+    )
+
+
+def check_diagonalize(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 02, exercise 3: ``fn(A, B, C)`` returns (lam, B̃, C̃) with A = V diag(lam) V^{−1}.
+
+    Eigenvectors can be scaled and ordered in many ways, so the check does not compare the arrays
+    themselves: it runs the diagonal recurrence h̃_t = lam ⊙ h̃_{t−1} + B̃ x_t, y_t = Re(C̃ h̃_t)
+    with the learner's (lam, B̃, C̃) on random inputs and compares y with the dense recurrence.
+    """
+    from mamba_edu import linear_rnn as lr
+
+    def via_diagonal(A, B, C, x):
+        out = fn(A, B, C)
+        if not isinstance(out, (tuple, list)) or len(out) != 3:
+            raise ValueError(
+                f"expected a tuple (lam, B_tilde, C_tilde), got {_type_name(out)}"
+                + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+            )
+        lam, Bt, Ct = (np.asarray(a) for a in out)
+        N, D, P = A.shape[0], B.shape[1], C.shape[0]
+        for name, arr, shape in (
+            ("lam", lam, (N,)),
+            ("B_tilde", Bt, (N, D)),
+            ("C_tilde", Ct, (P, N)),
+        ):
+            if arr.shape != shape:
+                raise ValueError(f"expected {name} of shape {shape}, got {arr.shape}")
+        return lr.diagonal_rnn(x, lam, Bt, Ct)
+
+    def dense(A, B, C, x):
+        return lr.linear_rnn(x, A, B, C)
+
+    def case(seed, N, D, P, L=20, **kw):
+        return _linear_system(seed, N, D, P, **kw) + (_rng(seed + 1).standard_normal((L, D)),)
+
+    cases = [
+        Case("real eigenvalues only (symmetric A, N=4)", case(60, 4, 2, 2, symmetric=True)),
+        Case("complex eigenvalue pairs (random A, N=6)", case(61, 6, 2, 3)),
+        Case(
+            "a rotation (eigenvalues 0.95·e^(±0.5i))",
+            (_rotation(0.5), np.array([[1.0], [0.5]]), np.array([[1.0, -1.0]]))
+            + (_rng(62).standard_normal((25, 1)),),
+        ),
+        Case("N = 1", case(63, 1, 1, 1)),
+        Case("one step (L = 1)", case(64, 5, 3, 2, L=1)),
+    ]
+    result = check_function(
+        via_diagonal if callable(fn) else fn,
+        lambda A, B, C, x: dense(A, B, C, x),
+        cases,
+        exercise="diagonalize",
+        timeout=timeout,
+        quiet=True,
+    )
+    return _relabeled(
+        result,
+        [("your output", "the output of the diagonal recurrence built from your (lam, B̃, C̃)")],
+        hint=(
+            "with lam, V = np.linalg.eig(A): B̃ = V^-1 B (np.linalg.solve(V, B)) and C̃ = C V. "
+            "Keep lam, B̃ and C̃ complex; only the final output takes the real part."
+        ),
         quiet=quiet,
     )

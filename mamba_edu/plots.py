@@ -8,7 +8,14 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["roadmap", "loglog_timings", "complex_plane", "work_depth"]
+__all__ = [
+    "roadmap",
+    "loglog_timings",
+    "complex_plane",
+    "work_depth",
+    "measured_vs_theory",
+    "loss_curves",
+]
 
 
 def roadmap(stages=None, *, highlight: str | None = "00"):
@@ -134,5 +141,47 @@ def work_depth(
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def measured_vs_theory(
+    theory: Sequence[float],
+    measured: Mapping[str, Sequence[float]],
+    *,
+    xlabel: str = "theory",
+    ylabel: str = "measured",
+    title: str = "",
+):
+    """Measured values against their theoretical prediction, one marker series each, with y = x."""
+    theory = np.asarray(theory, dtype=float)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    lo = min(theory.min(), *(np.min(v) for v in measured.values()))
+    hi = max(theory.max(), *(np.max(v) for v in measured.values()))
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=1, label="measured = theory")
+    for (name, values), marker in zip(measured.items(), "osd^v", strict=False):
+        ax.plot(theory, values, marker, ms=7, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(histories: Mapping[str, Sequence[float]], *, title: str = "", ylabel: str = "loss"):
+    """Training loss against step, one line per model, on a log scale."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    for name, losses in histories.items():
+        ax.semilogy(np.arange(1, len(losses) + 1), losses, lw=1.5, label=name)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig

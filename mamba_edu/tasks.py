@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["recall_first_token", "digits_pixels"]
+__all__ = ["recall_first_token", "digits_pixels", "delayed_xor"]
 
 
 def recall_first_token(n: int, L: int, n_classes: int = 8, n_noise: int = 8, seed: int = 0):
@@ -54,3 +54,26 @@ def digits_pixels(seed: int = 0, test_fraction: float = 0.25):
     n_test = int(round(test_fraction * len(y)))
     test, train = order[:n_test], order[n_test:]
     return (x[train], y[train]), (x[test], y[test])
+
+
+def delayed_xor(n: int, L: int, delays: tuple[int, int] = (3, 7), seed: int = 0):
+    """Random ±1 inputs; the label is 1 when the inputs a and b steps before the end differ.
+
+    (a, b) = ``delays``: with T = L − 1 the last step, the label is x_{T−a} XOR x_{T−b}, i.e.
+    whether x_{T−a}·x_{T−b} = −1. Returns ``inputs`` (n, L, 1) float32 and ``labels`` (n,) int64.
+
+    Difficulty: any *linear* function of the inputs is uncorrelated with the label
+    (E[x_i x_j x_k] = 0 for independent ±1 inputs), so the best linear fit in squared error or
+    cross-entropy is a constant: chance, 50 % (a hand-set threshold on x_{T−a} + x_{T−b} gets 75 %,
+    never more). The pieces the task needs (two delayed copies, then a product) are a linear
+    recurrence followed by a nonlinearity (lesson 02).
+    """
+    a, b = (int(d) for d in delays)
+    if n < 1 or L < 1:
+        raise ValueError(f"expected n >= 1 and L >= 1, got n={n}, L={L}")
+    if a == b or min(a, b) < 0 or max(a, b) >= L:
+        raise ValueError(f"expected two different delays in 0..L-1 = 0..{L - 1}, got {delays}")
+    rng = np.random.default_rng(seed)
+    x = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(n, L))
+    labels = (x[:, L - 1 - a] != x[:, L - 1 - b]).astype(np.int64)
+    return x[..., None], labels

@@ -18,7 +18,14 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["InteractiveFigure", "interactive_figure", "memory_explorer", "blelloch_stepper"]
+__all__ = [
+    "InteractiveFigure",
+    "interactive_figure",
+    "memory_explorer",
+    "blelloch_stepper",
+    "gradient_explorer",
+    "eigenvalue_explorer",
+]
 
 
 @dataclass
@@ -390,3 +397,130 @@ def blelloch_stepper(n: int = 8, step: int = 0) -> InteractiveFigure:
         ),
     }
     return interactive_figure(controls, draw, figsize=(8.5, 0.42 * (last + 1) + 1.2))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 01 — how far back does a gradient reach?
+# ----------------------------------------------------------------------------------------------
+
+
+def gradient_explorer(
+    radius: float = 0.9, nonlinearity: str = "tanh", L: int = 100, N: int = 32, seed: int = 0
+) -> InteractiveFigure:
+    """Lesson 01 widget: spectral radius ρ(W), nonlinearity, length → ‖∂h_T/∂h_t‖ and the states.
+
+    A random RNN (N states, one noise input, W Gaussian rescaled to spectral radius ρ) is run on a
+    fixed input. Axes 0 (log scale): line 0 is ‖∂h_T/∂h_t‖ against the distance T − t, line 1 the
+    theory ρ^(T−t) of the linear network. Axes 1: the first four state units over time (lines 0–3).
+    Controls: ``radius`` (0.5 … 1.5), ``nonlinearity`` (tanh, relu, identity), ``L`` (10 … 300).
+    """
+    from mamba_edu import rnn
+
+    rnn._nonlinearity(nonlinearity)
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((N, 1))
+    x_all = rng.standard_normal((300, 1))
+
+    def draw(fig: Figure, radius: float, nonlinearity: str, L: int) -> None:
+        W = rnn.random_recurrent_matrix(N, radius, seed=seed)
+        h = rnn.rnn_forward(x_all[:L], W, U, np.zeros(N), nonlinearity)
+        norms = rnn.jacobian_norms(h, W, nonlinearity)[::-1]  # index = distance T − t
+        distance = np.arange(L)
+        ax, ax_states = fig.subplots(1, 2)
+        shown = np.where(norms > 0, norms, np.nan)  # a ReLU path can be cut to exactly 0
+        ax.semilogy(distance, shown, color="C0", lw=2, label="‖∂h_T/∂h_t‖ measured")
+        ax.semilogy(distance, radius**distance, "k--", lw=1, label="ρ^(T−t) (linear theory)")
+        try:
+            rate = f"{np.exp(rnn.decay_rate(norms[::-1])):.3f}"
+        except ValueError:
+            rate = "n/a (the path is cut)"
+        ax.set_xlabel("distance T − t (steps back)")
+        ax.set_title(f"ρ = {radius:.2f}, {nonlinearity}: factor per step {rate}", fontsize=10)
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(True, which="major", alpha=0.3)
+        for i in range(min(4, N)):
+            ax_states.plot(h[:, i], lw=1)
+        if np.max(np.abs(h)) > 10:
+            ax_states.set_yscale("symlog")
+        ax_states.set_xlabel("time step t")
+        ax_states.set_title("four state units h_t[i]", fontsize=10)
+
+    controls = {
+        "radius": W.FloatSlider(
+            value=radius, min=0.5, max=1.5, step=0.01, description="ρ(W)", continuous_update=False
+        ),
+        "nonlinearity": W.Dropdown(
+            options=list(rnn.NONLINEARITIES), value=nonlinearity, description="φ"
+        ),
+        "L": W.IntSlider(
+            value=L, min=10, max=300, step=10, description="length L", continuous_update=False
+        ),
+    }
+    return interactive_figure(controls, draw, figsize=(9.0, 3.4))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 02 — one eigenvalue of a linear recurrence
+# ----------------------------------------------------------------------------------------------
+
+
+def eigenvalue_explorer(
+    magnitude: float = 0.9, phase: float = 0.5, L: int = 60
+) -> InteractiveFigure:
+    """Lesson 02 widget: an eigenvalue λ = |λ|·e^(iφ) → its place in the plane and its impulse response.
+
+    Axes 0: the complex plane; line 0 the unit circle, line 1 the powers λ^k (the spiral the state
+    follows), line 2 the pair λ, λ̄. Axes 1: line 0 the impulse response Re(λ^k), line 1 the
+    envelope |λ|^k. The title gives the memory horizon 1/(1 − |λ|). Controls: ``magnitude``
+    (0 … 1.05) and ``phase`` (0 … π, radians).
+    """
+    from mamba_edu.linear_rnn import impulse_response, memory_horizon
+
+    def draw(fig: Figure, magnitude: float, phase: float) -> None:
+        lam = magnitude * np.exp(1j * phase)
+        powers = impulse_response(lam, L)
+        ax_plane, ax_time = fig.subplots(1, 2, width_ratios=[1, 1.8])
+        circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
+        ax_plane.plot(circle.real, circle.imag, color="0.6", lw=1)
+        ax_plane.plot(powers.real, powers.imag, ".-", color="C1", lw=0.6, ms=3, alpha=0.7)
+        ax_plane.plot([lam.real, lam.real], [lam.imag, -lam.imag], "o", color="C0", ms=8)
+        ax_plane.set_aspect("equal")
+        lim = max(1.15, magnitude * 1.1)
+        ax_plane.set_xlim(-lim, lim)
+        ax_plane.set_ylim(-lim, lim)
+        ax_plane.axhline(0, color="0.85", lw=0.8, zorder=0)
+        ax_plane.set_title("λ, λ̄ and the powers λ^k", fontsize=10)
+        k = np.arange(L)
+        ax_time.plot(k, powers.real, color="C1", lw=2, label="impulse response Re(λ^k)")
+        ax_time.plot(k, np.abs(powers), "k--", lw=1, label="envelope |λ|^k")
+        horizon = memory_horizon(lam)
+        if np.isfinite(horizon):
+            ax_time.axvspan(0, min(horizon, L - 1), color="C0", alpha=0.08)
+            title = f"|λ| = {magnitude:.2f}: memory horizon 1/(1−|λ|) ≈ {horizon:.1f} steps"
+        elif magnitude > 1.0:
+            title = f"|λ| = {magnitude:.2f} > 1: unstable, the response grows like |λ|^k"
+        else:
+            title = "|λ| = 1: marginal, the response never fades"
+        ax_time.set_title(title, fontsize=10)
+        ax_time.set_xlabel("steps k after the impulse")
+        ax_time.legend(loc="best", fontsize=8)
+
+    controls = {
+        "magnitude": W.FloatSlider(
+            value=magnitude,
+            min=0.0,
+            max=1.05,
+            step=0.01,
+            description="|λ|",
+            continuous_update=False,
+        ),
+        "phase": W.FloatSlider(
+            value=phase,
+            min=0.0,
+            max=float(np.pi),
+            step=0.01,
+            description="phase",
+            continuous_update=False,
+        ),
+    }
+    return interactive_figure(controls, draw, figsize=(9.0, 3.4))

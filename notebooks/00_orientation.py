@@ -171,7 +171,8 @@ assert np.allclose(_out[0], _v[0])  # the first token can only attend to itself
 # $O(L d)$. On a log-log plot of time against $L$ the slopes should be 2 and 1.
 #
 # We time the course's reference versions (the same functions your exercises were checked against)
-# with `d = 64` channels, keeping the best of a few runs. The recurrence runs its steps in a Python
+# with `d = 64` channels on a single core, keeping the best of five runs (the least disturbed by
+# whatever else the machine is doing). The recurrence runs its steps in a Python
 # loop, which costs a few microseconds a step whatever the work inside, so at short lengths the two
 # are close: constant factors matter as much as growth rates until $L$ is large. The slope of
 # attention is fitted on the longer half of the lengths, where the $L^2$ term dominates the fixed
@@ -182,15 +183,16 @@ rng = np.random.default_rng(0)
 d = 64
 lengths = [128, 256, 512, 1024, 2048, 4096]
 t_attention, t_recurrence = [], []
-for L in lengths:
-    q, k, v = rng.standard_normal((3, L, d))
-    decay = np.full((d, L), 0.9)  # (D, L): time is the last axis in mamba_edu.scan
-    x = rng.standard_normal((d, L))
-    t_attention.append(bench.time_call(attention.causal_attention, q, k, v, repeat=3))
-    t_recurrence.append(bench.time_call(scan.sequential_scan, decay, x, repeat=3))
-    print(
-        f"L = {L:5d}: attention {t_attention[-1] * 1e3:8.2f} ms   recurrence {t_recurrence[-1] * 1e3:7.2f} ms"
-    )
+with bench.one_thread():  # one core for both: compare amounts of work, not how BLAS spreads it
+    for L in lengths:
+        q, k, v = rng.standard_normal((3, L, d))
+        decay = np.full((d, L), 0.9)  # (D, L): time is the last axis in mamba_edu.scan
+        x = rng.standard_normal((d, L))
+        t_attention.append(bench.time_call(attention.causal_attention, q, k, v, repeat=5))
+        t_recurrence.append(bench.time_call(scan.sequential_scan, decay, x, repeat=5))
+        print(
+            f"L = {L:5d}: attention {t_attention[-1] * 1e3:8.2f} ms   recurrence {t_recurrence[-1] * 1e3:7.2f} ms"
+        )
 
 slope_attention = bench.loglog_slope(lengths[2:], t_attention[2:])
 slope_recurrence = bench.loglog_slope(lengths, t_recurrence)

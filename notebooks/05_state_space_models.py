@@ -301,12 +301,13 @@ assert np.allclose(fft_causal_conv(_u2, _K)[:40], fft_causal_conv(_u, _K)[:40])
 # %%
 lengths = [512, 1024, 2048, 4096, 8192, 16384]
 timings = {"direct convolution": [], "FFT convolution": [], "recurrence": []}
-for L in lengths:
-    u = rng.standard_normal(L)
-    K = 2 * ssm.ssm_kernel(Ab, Bb, C, L).real
-    timings["direct convolution"].append(bench.time_call(ssm.causal_conv, u, K, repeat=3))
-    timings["FFT convolution"].append(bench.time_call(ssm.fft_conv, u, K, repeat=3))
-    timings["recurrence"].append(bench.time_call(ssm.ssm_recurrence, Ab, Bb, C, u, repeat=1))
+with bench.one_thread():  # one core: the slopes should measure work, not thread scheduling
+    for L in lengths:
+        u = rng.standard_normal(L)
+        K = 2 * ssm.ssm_kernel(Ab, Bb, C, L).real
+        timings["direct convolution"].append(bench.time_call(ssm.causal_conv, u, K, repeat=5))
+        timings["FFT convolution"].append(bench.time_call(ssm.fft_conv, u, K, repeat=5))
+        timings["recurrence"].append(bench.time_call(ssm.ssm_recurrence, Ab, Bb, C, u, repeat=1))
 slopes = {name: bench.loglog_slope(lengths[2:], times[2:]) for name, times in timings.items()}
 for name, times in timings.items():
     print(

@@ -50,7 +50,12 @@ def reference(a, b, h0, g):
     return h, da, db, dh0
 
 
+def _host(x):
+    """A NumPy copy of a NumPy array or of a torch tensor on any device."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
 def assert_close(got, expected, dtype, what):
     np.testing.assert_allclose(
-        np.asarray(got), expected, err_msg=f"{what} ({np.dtype(dtype)})", **TOL[np.dtype(dtype)]
+        _host(got), expected, err_msg=f"{what} ({np.dtype(dtype)})", **TOL[np.dtype(dtype)]
     )

@@ -26,3 +26,38 @@ def test_time_call_measures_a_sleep():
 
 def test_machine_summary_names_cores():
     assert "core(s)" in bench.machine_summary()
+
+
+def test_one_thread_limits_blas_and_torch_then_restores():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    before_torch = torch.get_num_threads()
+    before_blas = [p["num_threads"] for p in threadpool_info()]
+    with bench.one_thread():
+        assert torch.get_num_threads() == 1
+        assert all(p["num_threads"] == 1 for p in threadpool_info())
+    assert torch.get_num_threads() == before_torch
+    assert [p["num_threads"] for p in threadpool_info()] == before_blas
+
+
+def test_scan_benchmark_times_every_contender_on_tiny_shapes():
+    lines = []
+    rows = bench.scan_benchmark((1, 4, 8, 2), ((1, 4, 8, 2),), include_slow=True, out=lines.append)
+    text = "\n".join(lines)
+    assert "on this machine" in text and "load average" in text
+    names = {(r["kind"], r["name"]) for r in rows}
+    for name in ("NumPy loop (mamba_edu.selective)", "ours: numba kernel"):
+        assert ("forward", name) in names
+    assert any(n.startswith("exp floor") for _, n in names)
+    assert ("forward + backward", "ours: numba SelectiveScanFn") in names
+    for row in rows:
+        assert row["seconds"] > 0
+        if row["name"].startswith("ours"):
+            assert row["ratio"] == pytest.approx(1.0)
+
+
+def test_exp_floor_divides_by_threads():
+    one = bench.exp_floor((1, 8, 64, 16), 1)
+    assert one > 0
+    assert bench.exp_floor((1, 8, 64, 16), 4) < one

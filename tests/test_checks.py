@@ -218,6 +218,132 @@ def test_attention_check_survives_bad_functions(bad):
     assert not checks.check_causal_attention(bad, quiet=True)
 
 
+# The lesson 01 and 02 exercise checks accept the references and reject typical mistakes.
+
+
+def test_check_rnn_forward():
+    from mamba_edu import rnn
+
+    assert checks.check_rnn_forward(rnn.rnn_forward, quiet=True)
+
+    def no_state_at_first_step_uses_x_previous(x, W, U, b, nonlinearity):
+        h = rnn.rnn_forward(x, W, U, b, nonlinearity)
+        return np.vstack([np.zeros((1, W.shape[0])), h[:-1]])
+
+    result = checks.check_rnn_forward(no_state_at_first_step_uses_x_previous, quiet=True)
+    assert not result and "index (0, 0)" in result.message and "Hint" in result.message
+
+    def always_tanh(x, W, U, b, nonlinearity):
+        return rnn.rnn_forward(x, W, U, b, "tanh")
+
+    result = checks.check_rnn_forward(always_tanh, quiet=True)
+    assert not result and "relu" in result.message
+
+
+def test_check_rnn_backward_uses_autograd_and_names_the_gradient():
+    from mamba_edu import rnn
+
+    def reference(x, h, dh, W, nonlinearity):
+        g = rnn.rnn_backward(x, h, dh, W, nonlinearity)
+        return g["W"], g["U"], g["b"]
+
+    assert checks.check_rnn_backward(reference, quiet=True)
+
+    def no_gradient_through_time(x, h, dh, W, nonlinearity):
+        delta = dh * rnn.activation_derivative(h, nonlinearity)
+        prev = np.vstack([np.zeros((1, h.shape[1])), h[:-1]])
+        return delta.T @ prev, delta.T @ x, delta.sum(0)
+
+    result = checks.check_rnn_backward(no_gradient_through_time, quiet=True)
+    assert not result and "your dW differs" in result.message
+    assert "W.T @ delta" in result.message  # the hint
+    assert "L = 1" not in result.message  # it fails on the first random case, before L = 1
+
+    def transposed_dW(x, h, dh, W, nonlinearity):
+        dW, dU, db = reference(x, h, dh, W, nonlinearity)
+        return dW.T, dU, db
+
+    assert "your dW" in checks.check_rnn_backward(transposed_dW, quiet=True).message
+
+    def returns_dict(x, h, dh, W, nonlinearity):
+        return rnn.rnn_backward(x, h, dh, W, nonlinearity)
+
+    assert "tuple of 3 values" in checks.check_rnn_backward(returns_dict, quiet=True).message
+
+
+def test_check_jacobian_norms():
+    from mamba_edu import rnn
+
+    assert checks.check_jacobian_norms(rnn.jacobian_norms, quiet=True)
+
+    def frobenius(h, W, nonlinearity):
+        J = rnn.state_jacobians(h, W, nonlinearity)
+        return np.linalg.norm(J, axis=(1, 2))
+
+    result = checks.check_jacobian_norms(frobenius, quiet=True)
+    assert not result and "spectral norm" in result.message
+
+    def forgot_derivative(h, W, nonlinearity):
+        return rnn.jacobian_norms(h, W, "identity")
+
+    result = checks.check_jacobian_norms(forgot_derivative, quiet=True)
+    assert not result and "tanh" in result.message
+
+
+def test_check_linear_rnn_and_kernel():
+    from mamba_edu import linear_rnn as lr
+
+    assert checks.check_linear_rnn(lr.linear_rnn, quiet=True)
+    assert checks.check_convolution_kernel(lr.convolution_kernel, quiet=True)
+
+    def states_not_outputs(x, A, B, C):
+        return lr.linear_rnn(x, A, B, C, return_states=True)[1]
+
+    result = checks.check_linear_rnn(states_not_outputs, quiet=True)
+    assert not result and "shape" in result.message
+
+    def kernel_starts_at_A(A, B, C, L):
+        return np.stack([C @ np.linalg.matrix_power(A, j + 1) @ B for j in range(L)])
+
+    result = checks.check_convolution_kernel(kernel_starts_at_A, quiet=True)
+    assert not result and "index (0, 0, 0)" in result.message and "K[0] = C @ B" in result.message
+
+
+def test_check_diagonalize():
+    from mamba_edu import linear_rnn as lr
+
+    def eig_solution(A, B, C):
+        lam, V = np.linalg.eig(A)
+        return lam, np.linalg.solve(V, B), C @ V
+
+    assert checks.check_diagonalize(eig_solution, quiet=True)
+    assert checks.check_diagonalize(lambda A, B, C: tuple(lr.diagonalize(A, B, C)), quiet=True)
+    # any scaling of the eigenvectors is fine
+    assert checks.check_diagonalize(
+        lambda A, B, C: (lambda lam, V: (lam, np.linalg.solve(3j * V, B), C @ (3j * V)))(
+            *np.linalg.eig(A)
+        ),
+        quiet=True,
+    )
+
+    def inverse_swapped(A, B, C):
+        lam, V = np.linalg.eig(A)
+        return lam, V @ B, C @ np.linalg.inv(V)
+
+    result = checks.check_diagonalize(inverse_swapped, quiet=True)
+    assert not result and "diagonal recurrence built from your" in result.message
+
+    def real_part_too_early(A, B, C):
+        lam, V = np.linalg.eig(A)
+        return lam.real, np.linalg.solve(V, B).real, (C @ V).real
+
+    result = checks.check_diagonalize(real_part_too_early, quiet=True)
+    assert not result and "complex eigenvalue pairs" in result.message
+
+    result = checks.check_diagonalize(lambda A, B, C: np.linalg.eig(A), quiet=True)
+    assert not result and "tuple (lam, B_tilde, C_tilde)" in result.message
+
+
 # Lesson 05 checks: accept the reference, reject typical mistakes with a message naming what differs.
 
 

@@ -17,6 +17,10 @@ from hypothesis import strategies as st  # noqa: E402
 from kernel_cases import assert_close, make_inputs, reference  # noqa: E402
 from mamba_edu.kernels import scan_triton  # noqa: E402
 
+# Under the interpreter the kernels take CPU tensors; with TRITON_INTERPRET=0 on a CUDA machine
+# (`make gpu-check`) the same tests run on the GPU.
+DEVICE = "cuda" if scan_triton.mode() == "gpu" else "cpu"
+
 
 def test_mode_follows_the_environment(monkeypatch):
     interpreting = os.environ["TRITON_INTERPRET"] not in ("", "0")
@@ -40,8 +44,8 @@ def test_mode_follows_the_environment(monkeypatch):
 def test_forward_and_backward_match_the_reference(dtype, lead, L, block, seed, with_h0):
     a, b, h0, g = make_inputs(seed, (*lead, L), dtype, with_h0)
     h_ref, da_ref, db_ref, dh0_ref = reference(a, b, h0, g)
-    ta, tb, tg = (torch.from_numpy(x) for x in (a, b, g))
-    th0 = None if h0 is None else torch.from_numpy(h0)
+    ta, tb, tg = (torch.from_numpy(x).to(DEVICE) for x in (a, b, g))
+    th0 = None if h0 is None else torch.from_numpy(h0).to(DEVICE)
     h = scan_triton.scan_forward(ta, tb, th0, block=block)
     assert h.dtype == ta.dtype and h.shape == ta.shape
     assert_close(h, h_ref, dtype, f"h (block {block})")
@@ -54,18 +58,23 @@ def test_forward_and_backward_match_the_reference(dtype, lead, L, block, seed, w
 def test_autograd_function_matches_autograd_of_the_torch_loop():
     from mamba_edu.kernels.scan_cpu import torch_scan
 
-    a, b, h0, g = (torch.from_numpy(x) for x in make_inputs(3, (2, 37), np.float64, True))
+    a, b, h0, g = (
+        torch.from_numpy(x).to(DEVICE) for x in make_inputs(3, (2, 37), np.float64, True)
+    )
     x1 = [t.clone().requires_grad_(True) for t in (a, b, h0)]
     x2 = [t.clone().requires_grad_(True) for t in (a, b, h0)]
     scan_triton.triton_scan(*x1).backward(g)
     torch_scan(*x2).backward(g)
     for name, p1, p2 in zip(["da", "db", "dh0"], x1, x2, strict=True):
-        assert_close(p1.grad, p2.grad.numpy(), np.float64, name)
+        assert_close(p1.grad, p2.grad.cpu().numpy(), np.float64, name)
 
 
 def test_non_contiguous_and_empty_inputs_are_handled():
     a, b, _, g = make_inputs(5, (20, 3), np.float64)
-    ta, tb = torch.from_numpy(a).T, torch.from_numpy(b).T  # (3, 20), not contiguous
+    ta, tb = (
+        torch.from_numpy(a).to(DEVICE).T,
+        torch.from_numpy(b).to(DEVICE).T,
+    )  # (3, 20), not contiguous
     assert not ta.is_contiguous()
     h_ref = reference(
         np.ascontiguousarray(a.T), np.ascontiguousarray(b.T), None, np.ascontiguousarray(g.T)

@@ -29,3 +29,23 @@ def test_student_lesson_00_runs_and_stubs_explain_themselves():
     # the rest of the lesson ran on the reference implementation
     assert "fitted slopes" in text
     nbformat.validate(nb)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number, n_stubs", [("01", 3), ("02", 3)])
+def test_student_lessons_01_02_run_on_the_reference_after_stubs(number, n_stubs):
+    nb = course.student_notebook(course.build_notebook(course.find_lessons([number])[0]))
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True).execute()
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    assert not errors, [f"{e.ename}: {e.evalue}" for e in errors]
+    text = "\n".join(
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream"
+    )
+    assert text.count("not implemented yet") == n_stubs
+    assert "Traceback" not in text

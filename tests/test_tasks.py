@@ -29,3 +29,20 @@ def test_digits_are_the_shipped_images_split_without_overlap():
     rows = {row.tobytes() for row in xtr[:, :, 0]}
     overlap = sum(row.tobytes() in rows for row in xte[:, :, 0])
     assert overlap < 5  # a handful of identical images exist in the data itself
+
+
+def test_delayed_xor_labels_are_the_xor_of_two_delayed_inputs():
+    x, labels = tasks.delayed_xor(500, 10, delays=(1, 4), seed=0)
+    assert x.shape == (500, 10, 1) and labels.shape == (500,)
+    assert set(np.unique(x)) == {-1.0, 1.0}
+    np.testing.assert_array_equal(labels, (x[:, 8, 0] * x[:, 5, 0] < 0).astype(int))
+    assert 0.4 < labels.mean() < 0.6
+    # no linear function of the inputs helps: every input is uncorrelated with the label
+    corr = [abs(np.corrcoef(x[:, t, 0], labels)[0, 1]) for t in range(10)]
+    assert max(corr) < 0.15
+    again, _ = tasks.delayed_xor(500, 10, delays=(1, 4), seed=0)
+    np.testing.assert_array_equal(x, again)
+    with pytest.raises(ValueError, match="delays"):
+        tasks.delayed_xor(2, 5, delays=(1, 5))
+    with pytest.raises(ValueError, match="different"):
+        tasks.delayed_xor(2, 5, delays=(2, 2))

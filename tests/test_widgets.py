@@ -61,6 +61,89 @@ def test_memory_explorer_rejects_unknown_input():
         widgets.memory_explorer(kind="square")
 
 
+# ---- lesson 01: gradient explorer --------------------------------------------------------------
+
+
+def fitted_rate(norms_by_distance):
+    k = np.arange(len(norms_by_distance))
+    keep = (k >= len(k) // 4) & np.isfinite(norms_by_distance)
+    return np.polyfit(k[keep], np.log(norms_by_distance[keep]), 1)[0]
+
+
+@pytest.mark.parametrize("nonlinearity", ["identity", "tanh"])
+def test_gradient_explorer_larger_radius_decays_slower(nonlinearity):
+    ex = widgets.gradient_explorer(radius=0.6, nonlinearity=nonlinearity, L=80)
+    rates, at_40 = [], []
+    for radius in (0.6, 0.9, 1.2):
+        ex.controls["radius"].value = radius
+        measured, theory = ex.line_data(0)
+        assert measured[0] == pytest.approx(1.0)  # distance 0: ∂h_T/∂h_T = I
+        np.testing.assert_allclose(theory, radius ** np.arange(80))
+        rates.append(fitted_rate(measured))
+        at_40.append(measured[40])
+    assert rates[0] < rates[1] < rates[2]
+    assert at_40[0] < at_40[1] < at_40[2]
+    if nonlinearity == "identity":  # the linear network follows ρ^k
+        assert rates[2] == pytest.approx(np.log(1.2), rel=0.1)
+        assert at_40[2] > 1.0 > at_40[0]
+
+
+def test_gradient_explorer_nonlinearity_and_length():
+    ex = widgets.gradient_explorer(radius=0.95, nonlinearity="identity", L=60)
+    linear = fitted_rate(ex.line_data(0)[0])
+    ex.controls["nonlinearity"].value = "tanh"  # φ' ≤ 1 can only speed the decay up
+    assert fitted_rate(ex.line_data(0)[0]) < linear
+    states = ex.line_data(1)
+    assert len(states) == 4 and np.max(np.abs(states)) <= 1.0  # tanh states are bounded
+    ex.controls["L"].value = 120
+    assert len(ex.line_data(0)[0]) == 120 and len(ex.line_data(1)[0]) == 120
+    ex.controls["nonlinearity"].value = "relu"
+    assert np.min(ex.line_data(1)) >= 0.0
+    assert "relu" in ex.figure.axes[0].get_title()
+
+
+def test_gradient_explorer_rejects_unknown_nonlinearity():
+    with pytest.raises(ValueError, match="nonlinearity"):
+        widgets.gradient_explorer(nonlinearity="sigmoid")
+
+
+# ---- lesson 02: eigenvalue explorer --------------------------------------------------------------
+
+
+def steps_above(values, threshold=0.05):
+    return int(np.sum(np.abs(values) > threshold))
+
+
+def test_eigenvalue_explorer_magnitude_towards_one_remembers_longer():
+    ex = widgets.eigenvalue_explorer(magnitude=0.5, phase=0.0)
+    lengths = []
+    for magnitude in (0.5, 0.8, 0.95, 0.99):
+        ex.controls["magnitude"].value = magnitude
+        response, envelope = ex.line_data(1)
+        np.testing.assert_allclose(envelope, magnitude ** np.arange(60))
+        lengths.append(steps_above(envelope))
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+    assert "≈ 100.0 steps" in ex.figure.axes[1].get_title()
+    ex.controls["magnitude"].value = 1.0
+    assert "marginal" in ex.figure.axes[1].get_title()
+    ex.controls["magnitude"].value = 1.02
+    assert "unstable" in ex.figure.axes[1].get_title()
+    assert ex.line_data(1)[1][-1] > 1.0  # grows
+
+
+def test_eigenvalue_explorer_phase_sets_the_oscillation():
+    ex = widgets.eigenvalue_explorer(magnitude=0.97, phase=0.0)
+    sign_changes = []
+    for phase in (0.0, 0.3, 1.0, 3.0):
+        ex.controls["phase"].value = phase
+        response = ex.line_data(1)[0]
+        np.testing.assert_allclose(response, 0.97 ** np.arange(60) * np.cos(phase * np.arange(60)))
+        sign_changes.append(int(np.sum(np.diff(np.sign(response)) != 0)))
+    assert sign_changes[0] == 0 and sign_changes == sorted(sign_changes)
+    _, spiral, pair = ex.line_data(0)[:3]
+    assert pair[0] == pytest.approx(-pair[1])  # λ and its conjugate λ̄
+
+
 def test_hippo_explorer_larger_state_reconstructs_better():
     ex = widgets.hippo_explorer(N=4, samples=1000)
     errors = []

@@ -1,0 +1,278 @@
+"""`make gpu-check` (python -m mamba_edu.kernels.gpu_check): the parity suite on a real CUDA GPU,
+then a benchmark table against mamba_ssm's CUDA selective_scan_fn, in a few minutes.
+
+1. Parity: the NumPy reference (float64) against the numba-cuda kernel, the Triton kernel and,
+   when its CUDA build is present, mamba_ssm's ``selective_scan_fn``; and one decode step against
+   mamba_ssm's Triton ``selective_state_update``. float32 tolerance: the official rtol 6e-4,
+   atol 2e-3.
+2. Benchmark (float32, forward): time per call and achieved memory bandwidth (bytes that must
+   cross global memory: u, Δ, z read, y written, B and C read, divided by the time).
+
+On a machine without a CUDA GPU it says so and exits with status 2. It installs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+import numpy as np
+
+PARITY_SHAPES = [(2, 96, 300, 16), (1, 40, 1, 4), (3, 130, 77, 64)]  # (B, D, L, N)
+BENCH_SHAPES = [(1, 256, 2048, 16), (8, 1024, 2048, 16), (8, 2048, 4096, 16)]
+RTOL, ATOL = 6e-4, 2e-3
+# --simulate: the same script on a CPU (CUDA simulator, Triton interpreter), tiny shapes. It
+# checks the script itself, not the GPU; `make test` runs it.
+SIMULATED_PARITY_SHAPES = [(2, 70, 37, 5), (1, 3, 1, 4)]
+SIMULATED_BENCH_SHAPES = [(1, 8, 16, 4)]
+DEVICE = "cuda"
+
+
+def _to_device(torch, array):
+    return torch.from_numpy(np.ascontiguousarray(array)).to(DEVICE)
+
+
+def _host(array):
+    return array.detach().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
+
+
+def _synchronize(torch):
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def _inputs(batch, dim, length, dstate, seed=0):
+    rng = np.random.default_rng(seed)
+    return dict(
+        u=rng.standard_normal((batch, dim, length)),
+        delta=rng.uniform(-4.0, -1.0, (batch, dim, length)),
+        A=-np.exp(rng.uniform(-1.0, 1.5, (dim, dstate))),
+        B=rng.standard_normal((batch, dstate, length)),
+        C=rng.standard_normal((batch, dstate, length)),
+        D=rng.standard_normal(dim),
+        z=rng.standard_normal((batch, dim, length)),
+        delta_bias=rng.uniform(-1.0, 1.0, dim),
+    )
+
+
+def _official_cuda():
+    """mamba_ssm's CUDA selective_scan_fn, or the reason it is absent."""
+    try:
+        import selective_scan_cuda  # noqa: F401 - the compiled extension
+    except ImportError as error:
+        return None, f"mamba_ssm's CUDA extension is not built here ({error})"
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except Exception as error:  # noqa: BLE001
+        return None, f"mamba_ssm import failed: {error}"
+    return selective_scan_fn, ""
+
+
+def _official_state_update():
+    import importlib
+    import importlib.util
+    import types
+
+    if "mamba_ssm" not in sys.modules:  # skip mamba_ssm/__init__ (it imports every model)
+        spec = importlib.util.find_spec("mamba_ssm")
+        if spec is None:
+            return None, "mamba_ssm is not installed"
+        package = types.ModuleType("mamba_ssm")
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = spec
+        sys.modules["mamba_ssm"] = package
+    os.environ.setdefault("MAMBA_DETERMINISTIC", "1")
+    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
+    try:
+        module = importlib.import_module("mamba_ssm.ops.triton.selective_state_update")
+    except Exception as error:  # noqa: BLE001
+        return None, f"mamba_ssm Triton import failed: {error}"
+    return module.selective_state_update, ""
+
+
+def _report(name, got, expected, results):
+    got = np.asarray(got, dtype=np.float64)
+    diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
+    ok = got.shape == expected.shape and np.allclose(got, expected, rtol=RTOL, atol=ATOL)
+    results.append(ok)
+    print(f"  {'ok  ' if ok else 'FAIL'} {name:<58} max |diff| {diff:.2e}")
+
+
+def parity(torch, results, shapes=PARITY_SHAPES):
+    from mamba_edu.kernels import selective_cuda, selective_triton
+
+    from mamba_edu import selective
+
+    official, why_official = _official_cuda()
+    print("parity against the NumPy reference (float64), float32 kernels on the GPU")
+    if official is None:
+        print(f"  (mamba_ssm selective_scan_fn: skipped, {why_official})")
+    for shape in shapes:
+        args = _inputs(*shape)
+        ref, ref_last = selective.selective_scan(
+            **args, delta_softplus=True, return_last_state=True
+        )
+        f32 = {k: v.astype(np.float32) for k, v in args.items()}
+        gpu = {k: _to_device(torch, v) for k, v in f32.items()}
+        runs = [
+            ("numba-cuda chunked kernel",
+             lambda f32=f32: selective_cuda.selective_scan_fwd_cuda(**f32, delta_softplus=True)),
+            ("Triton kernel",
+             lambda gpu=gpu: selective_triton.selective_scan_fwd_triton(**gpu, delta_softplus=True)),
+        ]  # fmt: skip
+        if official is not None:
+            runs.append(
+                ("mamba_ssm selective_scan_fn (CUDA)",
+                 lambda gpu=gpu: official(**gpu, delta_softplus=True, return_last_state=True))
+            )  # fmt: skip
+        for name, run in runs:
+            try:
+                out, last = (_host(a) for a in run())
+            except Exception as error:  # noqa: BLE001 - report and carry on with the others
+                results.append(False)
+                print(f"  FAIL {name} {shape}: {type(error).__name__}: {error}")
+                continue
+            _report(f"{name} {shape}", out, ref, results)
+            _report(f"{name}, last state {shape}", last, ref_last, results)
+    update, why = _official_state_update()
+    if update is None:
+        print(f"  (mamba_ssm selective_state_update: skipped, {why})")
+        return
+    rng = np.random.default_rng(1)
+    batch, dim, dstate = 4, 200, 16
+    step = dict(
+        state=rng.standard_normal((batch, dim, dstate)), u=rng.standard_normal((batch, dim)),
+        delta=rng.uniform(-3.0, 0.5, (batch, dim)), A=-np.exp(rng.uniform(-1, 1.5, (dim, dstate))),
+        B=rng.standard_normal((batch, dstate)), C=rng.standard_normal((batch, dstate)),
+        D=rng.standard_normal(dim), z=rng.standard_normal((batch, dim)),
+        delta_bias=rng.uniform(-1, 1, dim),
+    )  # fmt: skip
+    y, new_state = selective.selective_step(**step, delta_softplus=True)
+    t = {k: _to_device(torch, v.astype(np.float32)) for k, v in step.items()}
+    state = t["state"].clone()
+    try:
+        out = update(state, t["u"], t["delta"], t["A"], t["B"], t["C"], D=t["D"], z=t["z"],
+                     dt_bias=t["delta_bias"], dt_softplus=True)  # fmt: skip
+    except Exception as error:  # noqa: BLE001
+        results.append(False)
+        print(f"  FAIL mamba_ssm Triton selective_state_update: {type(error).__name__}: {error}")
+        return
+    _report("mamba_ssm Triton selective_state_update, output", out.cpu().numpy(), y, results)
+    _report("mamba_ssm Triton selective_state_update, state", state.cpu().numpy(), new_state,
+            results)  # fmt: skip
+
+
+def _time_gpu(torch, fn, budget=1.0):
+    fn()
+    _synchronize(torch)
+    start = time.perf_counter()
+    fn()
+    _synchronize(torch)
+    once = time.perf_counter() - start
+    number = max(1, min(100, int(budget / max(once, 1e-6))))
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    _synchronize(torch)
+    return (time.perf_counter() - start) / number
+
+
+def benchmark(torch, shapes=BENCH_SHAPES):
+    from mamba_edu.kernels import selective_cuda, selective_triton
+
+    official, why_official = _official_cuda()
+    print("\nbenchmark, float32 forward with D, z, Δ bias and softplus (time, achieved bandwidth)")
+    if official is None:
+        print(f"  (mamba_ssm selective_scan_fn: not timed, {why_official})")
+    print(f"  {'(B, D, L, N)':<22} {'implementation':<32} {'time':>10} {'GB/s':>8}")
+    flags = selective_cuda.cuda.to_device(np.ones(4, np.int32))  # D, z, bias, softplus: all on
+    for shape in shapes:
+        batch, dim, length, dstate = shape
+        f32 = {k: v.astype(np.float32) for k, v in _inputs(*shape).items()}
+        gpu = {k: _to_device(torch, v) for k, v in f32.items()}
+        out = torch.empty_like(gpu["u"])
+        last = torch.empty(batch, dim, dstate, device=DEVICE)
+        dev = gpu if DEVICE == "cuda" else {k: v.numpy() for k, v in gpu.items()}  # simulator
+        moved = 4 * (4 * batch * dim * length + 2 * batch * dstate * length)  # bytes
+        contenders = [
+            ("numba-cuda chunked kernel", lambda g=dev, o=out, s=last: selective_cuda.launch(
+                g["u"], g["delta"], g["A"], g["B"], g["C"], g["D"], g["z"], g["delta_bias"],
+                flags, o if DEVICE == "cuda" else o.numpy(), s if DEVICE == "cuda" else s.numpy())),
+            ("Triton kernel", lambda g=gpu: selective_triton.selective_scan_fwd_triton(
+                **g, delta_softplus=True)),
+        ]  # fmt: skip
+        if official is not None:
+            contenders.append(
+                ("mamba_ssm selective_scan_fn", lambda g=gpu: official(**g, delta_softplus=True))
+            )
+        for name, fn in contenders:
+            try:
+                seconds = _time_gpu(torch, fn)
+            except Exception as error:  # noqa: BLE001
+                print(f"  {str(shape):<22} {name:<32} failed: {type(error).__name__}: {error}")
+                continue
+            print(
+                f"  {str(shape):<22} {name:<32} {seconds * 1e3:7.3f} ms {moved / seconds / 1e9:8.1f}"
+            )
+
+
+def _simulate_setup(torch) -> str:
+    """Checks for --simulate; returns an error message or ''."""
+    global DEVICE
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" or os.environ.get("TRITON_INTERPRET") != "1":
+        return "--simulate needs NUMBA_ENABLE_CUDASIM=1 and TRITON_INTERPRET=1 set before start"
+    DEVICE = "cpu"
+    real_device = torch.cuda.device
+    torch.cuda.device = lambda index: (  # Triton kernels enter it; a no-op for CPU tensors
+        contextlib.nullcontext() if index is None else real_device(index)
+    )
+    return ""
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m mamba_edu.kernels.gpu_check")
+    parser.add_argument("--simulate", action="store_true",
+                        help="run on a CPU under the CUDA simulator and Triton interpreter")  # fmt: skip
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        import torch
+    except ImportError:
+        print("gpu-check: torch is not installed; run `make gpu-check`, which installs the pins")
+        return 2
+    if args.simulate:
+        problem = _simulate_setup(torch)
+        if problem:
+            print(f"gpu-check: {problem}")
+            return 2
+        where = "a CPU, simulated (checks the script, not a GPU)"
+    elif not torch.cuda.is_available():
+        print(
+            "gpu-check: no CUDA GPU is visible (torch.cuda.is_available() is False). Nothing to "
+            "check here; on a CPU, `make test` runs the same kernels under the CUDA simulator and "
+            "the Triton interpreter."
+        )
+        return 2
+    else:
+        where = torch.cuda.get_device_name()
+    from mamba_edu.kernels import available
+
+    print(f"gpu-check on {where}, torch {torch.__version__}")
+    for backend in available().values():
+        print(f"  {backend}")
+    results: list[bool] = []
+    parity(torch, results, SIMULATED_PARITY_SHAPES if args.simulate else PARITY_SHAPES)
+    benchmark(torch, SIMULATED_BENCH_SHAPES if args.simulate else BENCH_SHAPES)
+    failed = results.count(False)
+    print(
+        f"\n{len(results) - failed} passed, {failed} failed ({time.perf_counter() - started:.0f} s)"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,580 @@
+"""The selective scan on the CPU: numba kernels for the forward and the backward pass.
+
+Same mathematics as :func:`mamba_edu.selective.selective_scan` (the NumPy reference, lesson 06),
+made fast in the way the official CUDA kernel is:
+
+* the state x of a block of channels, (N, w) numbers, lives in a small local buffer: the
+  (B, D, L, N) tensor of all states is never materialized in the forward pass;
+* (batch element, block of channels) work items are independent, so they are spread over the
+  cores (``prange``); time runs sequentially inside one;
+* the innermost loop runs over the block's channels, contiguous in memory, so that LLVM
+  vectorizes it; exp is :func:`vexp`, a polynomial that vectorizes (numba's pip build has no
+  vector math library, and a scalar exp call per element would cost 20 times more).
+
+The backward pass is a reverse scan, derived by hand (lesson 08). With g_t = ∂loss/∂out_t:
+
+    gy_t        = g_t · silu(z_t)                      (or g_t without a gate)
+    gx_t        = gy_t · C_t + exp(Δ_{t+1} A) · gx_{t+1}   (the reverse recurrence, gx_L = 0)
+    ∂C_t       += gy_t · x_t                  ∂D   += gy_t · u_t
+    ∂Δ_t        = Σ_n gx_t · (A · exp(Δ_t A) · x_{t−1} + B_t · u_t)
+    ∂A         += gx_t · Δ_t · exp(Δ_t A) · x_{t−1}
+    ∂B_t       += gx_t · Δ_t · u_t            ∂u_t  = gy_t · D + Σ_n gx_t · Δ_t · B_t
+
+For each work item the backward recomputes the forward states of its channels into an
+(L + 1, N, w) scratch buffer (one block's share, freed at the end of the item), then walks back
+in time. ∂B, ∂C (sums over channels) and ∂A (a sum over the batch) are written as partial sums
+per work item and added up at the end (where a CUDA kernel would use atomics). The element-wise
+parts (softplus' slope, D, the gate) are NumPy around the kernel.
+
+Public entry points: :func:`selective_scan_fwd` / :func:`selective_scan_bwd` (NumPy in, NumPy
+out), :class:`SelectiveScanFn` (a ``torch.autograd.Function``) and :func:`selective_scan` (torch
+tensors; numba on the CPU, a pure-torch loop otherwise).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    import numba
+    from numba import njit, prange
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a core dependency; kept for the fallback's sake
+    HAVE_NUMBA = False
+
+__all__ = [
+    "HAVE_NUMBA",
+    "selective_scan_fwd",
+    "selective_scan_bwd",
+    "selective_scan_torch",
+    "SelectiveScanFn",
+    "selective_scan",
+]
+
+_KERNEL_DTYPES = (np.float32, np.float64)
+
+
+# ----------------------------------------------------------------------------------------------
+# numba kernels. Arguments are always arrays (absent ones are zeros and a flag says so), B and C
+# are transposed to (B, L, N) so that the inner loop over n reads contiguous memory.
+# ----------------------------------------------------------------------------------------------
+
+
+def vexp(y):
+    """exp(y) written so that LLVM can vectorize a loop of them (see the numba version below)."""
+    return np.exp(y)
+
+
+if HAVE_NUMBA:
+    from numba.core import types
+    from numba.extending import intrinsic, overload
+
+    @intrinsic
+    def _float_from_bits(typingctx, bits):
+        """Reinterpret the bits of an int32 (int64) as a float32 (float64): 2^k without a call."""
+        if bits == types.int32:
+            sig = types.float32(bits)
+        elif bits == types.int64:
+            sig = types.float64(bits)
+        else:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+
+        return sig, codegen
+
+    @overload(vexp, inline="always", fastmath=True)
+    def _vexp_overload(y):
+        # math.exp inside a loop is a call LLVM cannot vectorize (numba's pip build has no SVML),
+        # and exp is the inner loop's dominant cost. So: exp(y) = 2^k · exp(r) with
+        # k = round(y / ln 2) and |r| <= ln(2)/2; exp(r) by its Taylor polynomial (degree 7 for
+        # float32, 13 for float64: error below one unit in the last place), 2^k by building the
+        # float's exponent bits. Arguments are clamped to the normal range first.
+        if y == types.float32:
+
+            def impl(y):
+                y = min(max(y, np.float32(-87.0)), np.float32(88.0))
+                k = np.floor(y * np.float32(1.4426950408889634) + np.float32(0.5))
+                r = y - k * np.float32(0.693359375) + k * np.float32(2.12194440e-4)
+                p = np.float32(1.0 / 5040.0)
+                p = p * r + np.float32(1.0 / 720.0)
+                p = p * r + np.float32(1.0 / 120.0)
+                p = p * r + np.float32(1.0 / 24.0)
+                p = p * r + np.float32(1.0 / 6.0)
+                p = p * r + np.float32(0.5)
+                p = p * r + np.float32(1.0)
+                p = p * r + np.float32(1.0)
+                return p * _float_from_bits(np.int32((np.int32(k) + 127) << 23))
+
+            return impl
+        if y == types.float64:
+
+            def impl(y):
+                y = min(max(y, -708.0), 709.0)
+                k = np.floor(y * 1.4426950408889634 + 0.5)
+                r = y - k * 0.6931471803691238 - k * 1.9082149292705877e-10
+                p = 1.0 / 6227020800.0
+                p = p * r + 1.0 / 479001600.0
+                p = p * r + 1.0 / 39916800.0
+                p = p * r + 1.0 / 3628800.0
+                p = p * r + 1.0 / 362880.0
+                p = p * r + 1.0 / 40320.0
+                p = p * r + 1.0 / 5040.0
+                p = p * r + 1.0 / 720.0
+                p = p * r + 1.0 / 120.0
+                p = p * r + 1.0 / 24.0
+                p = p * r + 1.0 / 6.0
+                p = p * r + 0.5
+                p = p * r + 1.0
+                p = p * r + 1.0
+                return p * _float_from_bits((np.int64(k) + 1023) << 52)
+
+            return impl
+        return None
+
+    @njit(fastmath=True, cache=True)
+    def _vexp_array(y, out):
+        for i in range(y.size):
+            out[i] = vexp(y[i])
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def _scan_fwd_kernel(
+        delta, bias, softplus, u, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last
+    ):
+        """out = (Σ_n C_t[n] x_t[n] + D u_t) · silu(z_t) with x_t = exp(Δ_t A) x_{t−1} + Δ_t B_t u_t.
+
+        delta (Δ before bias and softplus), u, z, out, y_pre: (B, D, L); bias, D: (D,);
+        AT: (N, D); Bt, Ct: (B, L, N); last: (B, N, D). Work items are (batch element, block of ``width`` channels); inside one,
+        time runs sequentially and the innermost loop runs over the block's channels, kept
+        contiguous in small local buffers so that it is vectorized (8 or 16 channels per
+        instruction). ``y_pre`` receives the output before the gate when ``keep_pre`` is set.
+        """
+        batch, dim, length = u.shape
+        dstate = AT.shape[0]
+        blocks = (dim + width - 1) // width
+        for item in prange(batch * blocks):
+            b = item // blocks
+            d0 = (item % blocks) * width
+            d1 = min(dim, d0 + width)
+            w = d1 - d0
+            a = AT[:, d0:d1].copy()  # (N, w)
+            x = np.zeros_like(a)  # the state of this block of channels, (N, w): stays in cache
+            dt_t = np.empty(w, dtype=a.dtype)
+            dtu = np.empty(w, dtype=a.dtype)
+            acc = np.empty(w, dtype=a.dtype)
+            d_blk = D[d0:d1].copy()
+            bias_blk = bias[d0:d1].copy()
+            for t in range(length):
+                for j in range(w):
+                    r = delta[b, d0 + j, t] + bias_blk[j]
+                    if softplus and r <= 20.0:
+                        r = math.log1p(vexp(r))
+                    dt_t[j] = r
+                    dtu[j] = dt_t[j] * u[b, d0 + j, t]
+                    acc[j] = d_blk[j] * u[b, d0 + j, t]
+                for n in range(dstate):
+                    b_n = Bt[b, t, n]
+                    c_n = Ct[b, t, n]
+                    x_n = x[n]
+                    a_n = a[n]
+                    for j in range(w):
+                        v = vexp(dt_t[j] * a_n[j]) * x_n[j] + dtu[j] * b_n
+                        x_n[j] = v
+                        acc[j] += c_n * v
+                if keep_pre:
+                    for j in range(w):
+                        y_pre[b, d0 + j, t] = acc[j]
+                if has_z:
+                    for j in range(w):
+                        zj = z[b, d0 + j, t]
+                        acc[j] = acc[j] * zj / (1 + vexp(-zj))
+                for j in range(w):
+                    out[b, d0 + j, t] = acc[j]
+            last[b, :, d0:d1] = x
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def _scan_bwd_kernel(
+        dt, u, AT, Bt, Ct, gy, glast, width, du, ddt, dA_part, dB_part, dC_part
+    ):  # fmt: skip
+        """The reverse scan. gy: ∂loss/∂y (B, L, D); glast: ∂loss/∂x_{L−1} (B, N, D).
+
+        Writes du, ddt (B, L, D) and per-work-item partial sums dA_part[b] (N, D) and
+        dB_part[block, b], dC_part[block, b] (L, N), which the caller adds up.
+        """
+        batch, length, dim = u.shape
+        dstate = AT.shape[0]
+        blocks = (dim + width - 1) // width
+        for item in prange(batch * blocks):
+            b = item // blocks
+            blk = item % blocks
+            d0 = blk * width
+            d1 = min(dim, d0 + width)
+            w = d1 - d0
+            a = AT[:, d0:d1].copy()  # (N, w)
+            # 1) recompute this block's states: xs[t] is x_{t-1} (xs[0] = 0), (L + 1, N, w)
+            xs = np.zeros((length + 1, dstate, w), dtype=a.dtype)
+            for t in range(length):
+                dt_t = dt[b, t, d0:d1]
+                u_t = u[b, t, d0:d1]
+                for n in range(dstate):
+                    b_n = Bt[b, t, n]
+                    a_n = a[n]
+                    prev = xs[t, n]
+                    new = xs[t + 1, n]
+                    for j in range(w):
+                        new[j] = vexp(dt_t[j] * a_n[j]) * prev[j] + dt_t[j] * u_t[j] * b_n
+            # 2) walk back in time with gx = ∂loss/∂x_t (carried as exp(Δ_{t+1} A) gx_{t+1})
+            gx = glast[b, :, d0:d1].copy()  # (N, w)
+            dA = np.zeros_like(a)
+            gdt = np.empty(w, dtype=a.dtype)
+            gu = np.empty(w, dtype=a.dtype)
+            for t in range(length - 1, -1, -1):
+                dt_t = dt[b, t, d0:d1]
+                u_t = u[b, t, d0:d1]
+                g_t = gy[b, t, d0:d1]
+                for j in range(w):
+                    gdt[j] = 0
+                    gu[j] = 0
+                for n in range(dstate):
+                    b_n = Bt[b, t, n]
+                    c_n = Ct[b, t, n]
+                    a_n = a[n]
+                    gx_n = gx[n]
+                    dA_n = dA[n]
+                    prev = xs[t, n]
+                    cur = xs[t + 1, n]
+                    sum_b = b_n * 0
+                    sum_c = c_n * 0
+                    for j in range(w):
+                        g = gx_n[j] + g_t[j] * c_n  # ∂loss/∂x_t[n]
+                        sum_c += g_t[j] * cur[j]
+                        ea = vexp(dt_t[j] * a_n[j])
+                        g_ea = g * prev[j]  # ∂loss/∂exp(Δ_t A[n])
+                        gdt[j] += g_ea * ea * a_n[j] + g * b_n * u_t[j]
+                        dA_n[j] += g_ea * ea * dt_t[j]
+                        sum_b += g * dt_t[j] * u_t[j]
+                        gu[j] += g * dt_t[j] * b_n
+                        gx_n[j] = g * ea
+                    dB_part[blk, b, t, n] = sum_b
+                    dC_part[blk, b, t, n] = sum_c
+                du[b, t, d0:d1] = gu
+                ddt[b, t, d0:d1] = gdt
+            dA_part[b, :, d0:d1] = dA
+
+
+def _block_width(dim):
+    """Channels per work item: wide enough to fill the vector unit, narrow enough that every
+    core gets work."""
+    threads = numba.get_num_threads() if HAVE_NUMBA else 1
+    width = 64
+    while width > 16 and -(-dim // width) < 2 * threads:
+        width //= 2
+    return width
+
+
+def _prepare(u, delta, A, B, C, D, z, delta_bias, dtype=None):
+    """Validate (the reference's checks and messages) and pick the kernel dtype (float32/64)."""
+    from mamba_edu.selective import validate_selective_args
+
+    if dtype is None:
+        given = [np.asarray(a) for a in (u, delta, A, B, C, D, z, delta_bias) if a is not None]
+        if any(np.iscomplexobj(a) for a in given):
+            raise TypeError("the CPU selective scan takes real arrays, got a complex one")
+        dtype = np.result_type(*given)
+        if not any(dtype == k for k in _KERNEL_DTYPES):
+            dtype = np.float64 if np.issubdtype(dtype, np.integer) else np.float32
+    dtype = np.dtype(dtype)
+    if not any(dtype == k for k in _KERNEL_DTYPES):
+        raise TypeError(f"the CPU selective scan runs in float32 or float64, got {dtype}")
+    return validate_selective_args(u, delta, A, B, C, D, z, delta_bias, dtype=dtype)
+
+
+def _time_major(a):
+    """(B, D, L) → contiguous (B, L, D): the layout the kernels read."""
+    return np.ascontiguousarray(a.transpose(0, 2, 1))
+
+
+def _softplus_and_slope(raw):
+    """softplus(raw) and its derivative σ(raw), with torch's threshold at 20."""
+    expo = np.exp(np.minimum(raw, 20.0))
+    big = raw > 20.0
+    return np.where(big, raw, np.log1p(expo)), np.where(big, 1.0, expo / (1.0 + expo)).astype(
+        raw.dtype
+    )
+
+
+def selective_scan_fwd(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, dtype=None
+):
+    """Forward selective scan with the numba kernel. Returns (out (B, D, L), last state (B, D, N)).
+
+    Arguments as :func:`mamba_edu.selective.selective_scan`. Computes in float32 or float64 (the
+    inputs' common dtype unless ``dtype`` is given); any memory layout is accepted. The element-wise
+    parts (bias, softplus, D·u, the gate) are NumPy; the recurrence is the numba kernel.
+    """
+    out, last, _ = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype)
+    return out, last
+
+
+def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pre=False):
+    if not HAVE_NUMBA:  # pragma: no cover
+        raise RuntimeError("numba is not installed: use selective_scan_torch instead")
+    u, delta, A, B, C, D, z, delta_bias = _prepare(u, delta, A, B, C, D, z, delta_bias, dtype)
+    batch, dim, length = u.shape
+    dstate = A.shape[1]
+    dtype = u.dtype
+    out = np.empty((batch, dim, length), dtype)
+    y_pre = np.empty((batch, dim, length) if keep_pre else (0, 0, 0), dtype)
+    last = np.empty((batch, dstate, dim), dtype)
+    _scan_fwd_kernel(
+        np.ascontiguousarray(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
+        bool(delta_softplus), np.ascontiguousarray(u), np.ascontiguousarray(A.T),
+        _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
+        np.zeros((0, 0, 0), dtype) if z is None else np.ascontiguousarray(z), z is not None,
+        _block_width(dim), out, y_pre, keep_pre, last,
+    )  # fmt: skip
+    return out, np.ascontiguousarray(last.transpose(0, 2, 1)), y_pre
+
+
+def selective_scan_bwd(
+    dout, u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+    dlast_state=None, dtype=None, y_pre=None,
+):  # fmt: skip
+    """Gradients of the selective scan (hand-derived reverse scan), numba on all cores.
+
+    ``dout`` is ∂loss/∂out, shape (B, D, L); ``dlast_state`` (optional) ∂loss/∂x_{L−1}, (B, D, N).
+    Returns a dict with du, ddelta (w.r.t. the raw delta, before bias and softplus), dA, dB, dC,
+    and dD, dz, ddelta_bias for the arguments that were given. ``y_pre`` (optional, with a gate
+    z) is the output before the gate, as the forward pass computed it; without it the forward
+    pass is run again.
+    """
+    if not HAVE_NUMBA:  # pragma: no cover
+        raise RuntimeError("numba is not installed: use selective_scan_torch instead")
+    u, delta, A, B, C, D, z, delta_bias = _prepare(u, delta, A, B, C, D, z, delta_bias, dtype)
+    dtype = u.dtype
+    batch, dim, length = u.shape
+    dstate = A.shape[1]
+    dout = np.asarray(dout)
+    if dout.shape != (batch, dim, length):
+        raise ValueError(
+            f"expected dout of shape (B, D, L) = {(batch, dim, length)}, got {dout.shape}"
+        )
+    dout = dout.astype(dtype, copy=False)
+    if dlast_state is None:
+        glast = np.zeros((batch, dstate, dim), dtype)
+    else:
+        dlast_state = np.asarray(dlast_state)
+        if dlast_state.shape != (batch, dim, dstate):
+            raise ValueError(
+                f"expected dlast_state of shape (B, D, N) = {(batch, dim, dstate)}, "
+                f"got {dlast_state.shape}"
+            )
+        glast = np.ascontiguousarray(dlast_state.transpose(0, 2, 1), dtype=dtype)
+    raw = delta if delta_bias is None else delta + delta_bias[:, None]
+    dt, slope = _softplus_and_slope(raw) if delta_softplus else (raw, None)
+    result = {}
+    # the element-wise tail, backwards: out = (y_scan + D u) · silu(z)
+    gy = dout
+    if z is not None:
+        sig = 1.0 / (1.0 + np.exp(-z))
+        y = y_pre
+        if y is None or np.shape(y) != u.shape:
+            y = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, True)[2]
+        result["dz"] = dout * y * sig * (1.0 + z * (1.0 - sig))
+        gy = dout * z * sig
+    width = _block_width(dim)
+    blocks = -(-dim // width)
+    du = np.empty((batch, length, dim), dtype)
+    ddt = np.empty((batch, length, dim), dtype)
+    dA_part = np.empty((batch, dstate, dim), dtype)
+    dB_part = np.empty((blocks, batch, length, dstate), dtype)
+    dC_part = np.empty((blocks, batch, length, dstate), dtype)
+    _scan_bwd_kernel(
+        _time_major(dt), _time_major(u), np.ascontiguousarray(A.T), _time_major(B),
+        _time_major(C), _time_major(gy), glast, width, du, ddt, dA_part, dB_part, dC_part,
+    )  # fmt: skip
+    du = du.transpose(0, 2, 1)
+    ddt = ddt.transpose(0, 2, 1)
+    ddelta = ddt if slope is None else ddt * slope
+    result["du"] = np.ascontiguousarray(du if D is None else du + gy * D[:, None])
+    result["ddelta"] = np.ascontiguousarray(ddelta)
+    result["dA"] = np.ascontiguousarray(dA_part.sum(axis=0).T)
+    result["dB"] = np.ascontiguousarray(dB_part.sum(axis=0).transpose(0, 2, 1))
+    result["dC"] = np.ascontiguousarray(dC_part.sum(axis=0).transpose(0, 2, 1))
+    if D is not None:
+        result["dD"] = np.einsum("bdl,bdl->d", gy, u)
+    if delta_bias is not None:
+        result["ddelta_bias"] = ddelta.sum(axis=(0, 2))
+    return {
+        k: result[k]
+        for k in ("du", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddelta_bias")
+        if k in result
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# PyTorch: the autograd Function and a pure-torch fallback
+# ----------------------------------------------------------------------------------------------
+
+
+def selective_scan_torch(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+    return_last_state=False,
+):  # fmt: skip
+    """The same recurrence as a plain torch loop (any device, any float dtype; autograd works
+    through it). The fallback when numba cannot run, and a second, independent check of the
+    kernel's hand-derived gradients."""
+    import torch
+    import torch.nn.functional as F
+
+    _check_torch_shapes(u, delta, A, B, C, D, z, delta_bias)
+    if delta_bias is not None:
+        delta = delta + delta_bias[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    x = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])  # (B, D, N)
+    ys = []
+    for t in range(u.shape[2]):
+        dt = delta[:, :, t, None]  # (B, D, 1)
+        x = torch.exp(dt * A) * x + dt * B[:, None, :, t] * u[:, :, t, None]
+        ys.append(torch.einsum("bdn,bn->bd", x, C[:, :, t]))
+    y = torch.stack(ys, dim=2)
+    if D is not None:
+        y = y + D[:, None] * u
+    if z is not None:
+        y = y * F.silu(z)
+    return (y, x) if return_last_state else y
+
+
+def _check_torch_shapes(u, delta, A, B, C, D, z, delta_bias):
+    import torch
+
+    names = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+    for name, value in zip(names, (u, delta, A, B, C, D, z, delta_bias), strict=True):
+        if value is not None and not isinstance(value, torch.Tensor):
+            raise TypeError(f"expected {name} to be a torch.Tensor, got {type(value).__name__}")
+        if value is not None and not value.is_floating_point():
+            raise TypeError(f"expected {name} to be a real floating tensor, got {value.dtype}")
+    if u.dim() != 3:
+        raise ValueError(f"expected u of shape (B, D, L), got {tuple(u.shape)}")
+    batch, dim, length = u.shape
+    if length == 0:
+        raise ValueError(f"expected a sequence of length L >= 1, got u of shape {tuple(u.shape)}")
+    if A.dim() != 2 or A.shape[0] != dim:
+        raise ValueError(
+            f"expected A of shape (D, N) with D = {dim} (from u), got {tuple(A.shape)}"
+        )
+    dstate = A.shape[1]
+    expected = {
+        "delta": ((batch, dim, length), "(B, D, L)"),
+        "B": ((batch, dstate, length), "(B, N, L)"),
+        "C": ((batch, dstate, length), "(B, N, L)"),
+        "D": ((dim,), "(D,)"),
+        "z": ((batch, dim, length), "(B, D, L)"),
+        "delta_bias": ((dim,), "(D,)"),
+    }
+    given = dict(delta=delta, B=B, C=C, D=D, z=z, delta_bias=delta_bias)
+    for name, (shape, names) in expected.items():
+        value = given[name]
+        if value is not None and tuple(value.shape) != shape:
+            raise ValueError(
+                f"expected {name} of shape {names} = {shape}, got {tuple(value.shape)}"
+            )
+
+
+def _numpy(t):
+    return None if t is None else t.detach().cpu().numpy()
+
+
+def _make_function():
+    import torch
+
+    class SelectiveScanFn(torch.autograd.Function):
+        """The numba selective scan as a differentiable torch op (CPU tensors, float32/float64).
+
+        ``SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)`` returns
+        (out, last_state); gradients flow to every tensor argument, including through last_state.
+        """
+
+        @staticmethod
+        def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
+            dtypes = {t.dtype for t in (u, delta, A, B, C, D, z, delta_bias) if t is not None}
+            if len(dtypes) != 1 or not dtypes <= {torch.float32, torch.float64}:
+                raise TypeError(
+                    "expected every tensor of the selective scan in one dtype, float32 or "
+                    f"float64, got {sorted(str(d) for d in dtypes)}"
+                )
+            out, last, y_pre = _forward(
+                *(_numpy(t) for t in (u, delta, A, B, C, D, z, delta_bias)),
+                delta_softplus, None, z is not None,
+            )  # fmt: skip
+            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
+            ctx.delta_softplus = delta_softplus
+            ctx.y_pre = y_pre
+            return torch.from_numpy(out), torch.from_numpy(last)
+
+        @staticmethod
+        def backward(ctx, dout, dlast):
+            u, delta, A, B, C, D, z, delta_bias = ctx.saved_tensors
+            if dout is None:
+                dout = torch.zeros_like(u)
+            g = selective_scan_bwd(
+                _numpy(dout), *(_numpy(t) for t in (u, delta, A, B, C, D, z, delta_bias)),
+                delta_softplus=ctx.delta_softplus, dlast_state=_numpy(dlast), y_pre=ctx.y_pre,
+            )  # fmt: skip
+
+            def wrap(key):
+                return torch.from_numpy(g[key]) if key in g else None
+
+            return (
+                wrap("du"), wrap("ddelta"), wrap("dA"), wrap("dB"), wrap("dC"),
+                wrap("dD"), wrap("dz"), wrap("ddelta_bias"), None,
+            )  # fmt: skip
+
+    return SelectiveScanFn
+
+
+try:
+    SelectiveScanFn = _make_function()
+except ImportError:  # pragma: no cover - torch is a core dependency
+    SelectiveScanFn = None
+
+
+def selective_scan(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+    return_last_state=False, backend="auto",
+):  # fmt: skip
+    """The selective scan on torch tensors, differentiable, the fast way available.
+
+    ``backend``: "numba" (CPU float32/float64 tensors), "torch" (the plain loop, any device and
+    dtype) or "auto" (numba when it applies, else torch). Shapes as in
+    :func:`mamba_edu.selective.selective_scan`.
+    """
+    import torch
+
+    tensors = (u, delta, A, B, C, D, z, delta_bias)
+    _check_torch_shapes(*tensors)
+    present = [t for t in tensors if t is not None]
+    numba_ok = (
+        HAVE_NUMBA
+        and all(t.device.type == "cpu" for t in present)
+        and len({t.dtype for t in present}) == 1
+        and u.dtype in (torch.float32, torch.float64)
+    )
+    if backend == "auto":
+        backend = "numba" if numba_ok else "torch"
+    if backend == "torch":
+        return selective_scan_torch(*tensors, delta_softplus, return_last_state)
+    if backend != "numba":
+        raise ValueError(f"expected backend 'auto', 'numba' or 'torch', got {backend!r}")
+    if not numba_ok:
+        raise TypeError(
+            "the numba backend needs CPU tensors, all float32 or all float64; got "
+            f"{sorted({str(t.dtype) for t in present})} on {sorted({str(t.device) for t in present})}"
+        )
+    out, last = SelectiveScanFn.apply(*tensors, bool(delta_softplus))
+    return (out, last) if return_last_state else out

@@ -1,0 +1,177 @@
+"""The NumPy selective scan reference (mamba_edu.selective) against independent formulations.
+
+The official implementation is compared in tests/test_parity_mamba_ssm.py.
+"""
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mamba_edu import selective
+
+
+def make_inputs(batch=2, dim=3, length=5, dstate=4, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return dict(
+        u=rng.standard_normal((batch, dim, length)).astype(dtype),
+        delta=rng.uniform(-2.0, 1.0, (batch, dim, length)).astype(dtype),
+        A=-rng.uniform(0.5, 4.0, (dim, dstate)).astype(dtype),
+        B=rng.standard_normal((batch, dstate, length)).astype(dtype),
+        C=rng.standard_normal((batch, dstate, length)).astype(dtype),
+        D=rng.standard_normal(dim).astype(dtype),
+        z=rng.standard_normal((batch, dim, length)).astype(dtype),
+        delta_bias=rng.uniform(-1.0, 1.0, dim).astype(dtype),
+    )
+
+
+def closed_form(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+    """Every output element as an explicit sum over past inputs, scalar by scalar, no recurrence:
+    y_t = Σ_n C_t[n] Σ_{k<=t} exp(A[n] Σ_{j=k+1..t} Δ_j) Δ_k B_k[n] u_k."""
+    batch, dim, length = u.shape
+    dstate = A.shape[1]
+    dt = delta + (0 if delta_bias is None else delta_bias[:, None])
+    if delta_softplus:
+        dt = np.log(1 + np.exp(dt))
+    out = np.zeros((batch, dim, length))
+    for b in range(batch):
+        for d in range(dim):
+            for t in range(length):
+                total = 0.0
+                for n in range(dstate):
+                    for k in range(t + 1):
+                        decay = np.exp(A[d, n] * dt[b, d, k + 1 : t + 1].sum())
+                        total += C[b, n, t] * decay * dt[b, d, k] * B[b, n, k] * u[b, d, k]
+                if D is not None:
+                    total += D[d] * u[b, d, t]
+                if z is not None:
+                    total *= z[b, d, t] / (1 + np.exp(-z[b, d, t]))
+                out[b, d, t] = total
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.integers(1, 2),
+    dim=st.integers(1, 3),
+    length=st.integers(1, 7),
+    dstate=st.integers(1, 4),
+    seed=st.integers(0, 10_000),
+    use_d=st.booleans(),
+    use_z=st.booleans(),
+    use_bias=st.booleans(),
+    softplus=st.booleans(),
+)
+def test_matches_closed_form(batch, dim, length, dstate, seed, use_d, use_z, use_bias, softplus):
+    args = make_inputs(batch, dim, length, dstate, seed)
+    args["D"] = args["D"] if use_d else None
+    args["z"] = args["z"] if use_z else None
+    args["delta_bias"] = args["delta_bias"] if use_bias else None
+    got = selective.selective_scan(**args, delta_softplus=softplus)
+    np.testing.assert_allclose(
+        got, closed_form(**args, delta_softplus=softplus), rtol=1e-12, atol=1e-12
+    )
+
+
+def test_last_state_matches_the_recurrence_by_hand():
+    args = make_inputs(batch=1, dim=1, length=3, dstate=2, seed=3)
+    u, dt, A, B = args["u"][0, 0], args["delta"][0, 0], args["A"][0], args["B"][0]
+    x = np.zeros(2)
+    for t in range(3):
+        x = np.exp(dt[t] * A) * x + dt[t] * B[:, t] * u[t]
+    _, last = selective.selective_scan(
+        args["u"], args["delta"], args["A"], args["B"], args["C"], return_last_state=True
+    )
+    np.testing.assert_allclose(last[0, 0], x, rtol=1e-14)
+
+
+def test_step_by_step_decode_equals_the_whole_sequence():
+    args = make_inputs(batch=2, dim=3, length=6, dstate=4, seed=7)
+    full, last = selective.selective_scan(**args, delta_softplus=True, return_last_state=True)
+    state = np.zeros((2, 3, 4))
+    outs = []
+    for t in range(6):
+        y, state = selective.selective_step(
+            state, args["u"][:, :, t], args["delta"][:, :, t], args["A"], args["B"][:, :, t],
+            args["C"][:, :, t], args["D"], args["z"][:, :, t], args["delta_bias"], True,
+        )  # fmt: skip
+        outs.append(y)
+    np.testing.assert_allclose(np.stack(outs, axis=2), full, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(state, last, rtol=1e-13, atol=1e-13)
+
+
+def test_softplus_and_silu():
+    x = np.array([-30.0, -1.0, 0.0, 1.0, 19.0, 25.0])
+    np.testing.assert_allclose(
+        selective.softplus(x)[:5], np.log1p(np.exp(x[:5])), rtol=1e-14, atol=1e-300
+    )
+    assert selective.softplus(x)[5] == 25.0  # torch's threshold: x itself above 20
+    np.testing.assert_allclose(selective.silu(x), x / (1 + np.exp(-x)), rtol=1e-14)
+
+
+def test_computes_in_float64_by_default_and_float32_on_request():
+    args = make_inputs(dtype=np.float32)
+    assert selective.selective_scan(**args).dtype == np.float64
+    y32 = selective.selective_scan(**args, dtype=np.float32)
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, selective.selective_scan(**args), rtol=1e-4, atol=1e-5)
+
+
+def test_inputs_are_not_modified_and_non_contiguous_views_work():
+    args = make_inputs(length=6)
+    copies = {k: v.copy() for k, v in args.items()}
+    expected = selective.selective_scan(**args, delta_softplus=True)
+    for k, v in args.items():
+        np.testing.assert_array_equal(v, copies[k])
+    # the same numbers as Fortran-ordered (non-contiguous) arrays
+    fortran = {k: np.asfortranarray(v) for k, v in args.items()}
+    assert not fortran["u"].flags.c_contiguous
+    np.testing.assert_array_equal(
+        selective.selective_scan(**fortran, delta_softplus=True), expected
+    )
+
+
+def _msg(text):
+    return re.escape(text)
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(u=np.zeros((2, 3))), ValueError, "expected u of shape (B, D, L)"),
+        (dict(delta=np.zeros((2, 5, 3))), ValueError, "expected delta of shape (B, D, L) = (2, 3, 5), got (2, 5, 3)"),
+        (dict(A=np.zeros((4, 3))), ValueError, "expected A of shape (D, N) with D = 3 (from u), got (4, 3)"),
+        (dict(B=np.zeros((2, 5, 4))), ValueError, "expected B of shape (B, N, L) = (2, 4, 5), got (2, 5, 4)"),
+        (dict(C=np.zeros((1, 4, 5))), ValueError, "expected C of shape (B, N, L) = (2, 4, 5), got (1, 4, 5)"),
+        (dict(D=np.zeros(4)), ValueError, "expected D of shape (D,) = (3,), got (4,)"),
+        (dict(z=np.zeros((2, 3, 4))), ValueError, "expected z of shape (B, D, L) = (2, 3, 5), got (2, 3, 4)"),
+        (dict(delta_bias=np.zeros((3, 1))), ValueError, "expected delta_bias of shape (D,) = (3,), got (3, 1)"),
+        (dict(A=np.zeros((3, 4), complex)), TypeError, "expected A to be a real float array, got dtype complex"),
+        (dict(u=np.array([["a"]])), TypeError, "expected u to be a real float array"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_named(change, error, message):
+    args = make_inputs()
+    args.update(change)
+    with pytest.raises(error, match=_msg(message)):
+        selective.selective_scan(**args)
+
+
+def test_empty_sequence_is_refused():
+    args = make_inputs(length=1)
+    args = {k: (v[..., :0] if v.ndim == 3 else v) for k, v in args.items()}
+    with pytest.raises(ValueError, match="L >= 1"):
+        selective.selective_scan(**args)
+
+
+def test_step_rejects_bad_state():
+    args = make_inputs(length=1)
+    with pytest.raises(ValueError, match=_msg("expected u of shape (B, D) = (2, 3), got (2, 4)")):
+        selective.selective_step(
+            np.zeros((2, 3, 4)), np.zeros((2, 4)), args["delta"][..., 0], args["A"],
+            args["B"][..., 0], args["C"][..., 0],
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="state of shape"):
+        selective.selective_step(np.zeros((3, 4)), *[None] * 5)

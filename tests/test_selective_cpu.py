@@ -1,0 +1,240 @@
+"""The numba selective scan (kernels/selective_cpu.py): forward against the NumPy reference,
+backward against torch autograd through an independent torch loop and against finite differences."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mamba_edu.kernels import selective_cpu as kc
+
+from mamba_edu import selective
+
+GRAD_KEYS = {
+    "u": "du", "delta": "ddelta", "A": "dA", "B": "dB", "C": "dC", "D": "dD", "z": "dz",
+    "delta_bias": "ddelta_bias",
+}  # fmt: skip
+
+
+def make_inputs(
+    batch=2, dim=5, length=9, dstate=4, seed=0, dtype=np.float64, options=True, softplus=True
+):
+    """Random arguments; without softplus, Δ is drawn positive (as softplus would make it) so
+    that exp(ΔA) decays, as in a trained model."""
+    rng = np.random.default_rng(seed)
+    low, high = (-3.0, 0.5) if softplus else (0.0, 1.0)
+    args = dict(
+        u=rng.standard_normal((batch, dim, length)),
+        delta=rng.uniform(low, high, (batch, dim, length)),
+        A=-rng.uniform(0.5, 4.0, (dim, dstate)),
+        B=rng.standard_normal((batch, dstate, length)),
+        C=rng.standard_normal((batch, dstate, length)),
+    )
+    if options:
+        args.update(
+            D=rng.standard_normal(dim),
+            z=rng.standard_normal((batch, dim, length)),
+            delta_bias=rng.uniform(-1.0, 1.0, dim) if softplus else rng.uniform(0.0, 0.5, dim),
+        )
+    return {k: v.astype(dtype) for k, v in args.items()}
+
+
+def torch_grads(args, softplus, dout, dlast=None):
+    """Gradients by torch autograd through the plain torch loop (no hand-derived formula)."""
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in args.items()}
+    out, last = kc.selective_scan_torch(**tensors, delta_softplus=softplus, return_last_state=True)
+    loss = (out * torch.tensor(dout)).sum()
+    if dlast is not None:
+        loss = loss + (last * torch.tensor(dlast)).sum()
+    loss.backward()
+    return {GRAD_KEYS[k]: t.grad.numpy() for k, t in tensors.items()}
+
+
+shapes = dict(
+    batch=st.integers(1, 3),
+    dim=st.integers(1, 70),  # 70: more than one block of channels, the last one partial
+    length=st.sampled_from([1, 2, 7, 33]),
+    dstate=st.integers(1, 17),
+    seed=st.integers(0, 10_000),
+    options=st.booleans(),
+    softplus=st.booleans(),
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**shapes)
+def test_forward_matches_reference_float64(batch, dim, length, dstate, seed, options, softplus):
+    args = make_inputs(batch, dim, length, dstate, seed, options=options, softplus=softplus)
+    out, last = kc.selective_scan_fwd(**args, delta_softplus=softplus)
+    ref, ref_last = selective.selective_scan(
+        **args, delta_softplus=softplus, return_last_state=True
+    )
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(last, ref_last, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**shapes)
+def test_forward_float32_within_official_tolerance(
+    batch, dim, length, dstate, seed, options, softplus
+):
+    args = make_inputs(
+        batch, dim, length, dstate, seed, dtype=np.float32, options=options, softplus=softplus
+    )
+    out, last = kc.selective_scan_fwd(**args, delta_softplus=softplus)
+    assert out.dtype == np.float32 and last.dtype == np.float32
+    ref, ref_last = selective.selective_scan(
+        **args, delta_softplus=softplus, return_last_state=True
+    )
+    # the official tests' float32 tolerance is rtol 6e-4, atol 2e-3; this is tighter
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(last, ref_last, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**shapes, with_dlast=st.booleans())
+def test_backward_matches_torch_autograd(
+    batch, dim, length, dstate, seed, options, softplus, with_dlast
+):
+    args = make_inputs(batch, dim, length, dstate, seed, options=options, softplus=softplus)
+    rng = np.random.default_rng(seed + 1)
+    dout = rng.standard_normal((batch, dim, length))
+    dlast = rng.standard_normal((batch, dim, dstate)) if with_dlast else None
+    got = kc.selective_scan_bwd(dout, **args, delta_softplus=softplus, dlast_state=dlast)
+    expected = torch_grads(args, softplus, dout, dlast)
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-10, atol=1e-10, err_msg=key)
+
+
+def test_backward_float32_close_to_float64():
+    args = make_inputs(2, 40, 50, 16, seed=5)
+    dout = np.random.default_rng(6).standard_normal((2, 40, 50))
+    g64 = kc.selective_scan_bwd(dout, **args, delta_softplus=True)
+    g32 = kc.selective_scan_bwd(
+        dout.astype(np.float32), **{k: v.astype(np.float32) for k, v in args.items()},
+        delta_softplus=True,
+    )  # fmt: skip
+    for key in g64:
+        assert g32[key].dtype == np.float32
+        scale = np.abs(g64[key]).max()
+        np.testing.assert_allclose(g32[key], g64[key], rtol=6e-4, atol=2e-3 * scale, err_msg=key)
+
+
+def test_autograd_function_passes_gradcheck():
+    args = make_inputs(1, 3, 4, 2, seed=11)
+    tensors = [torch.tensor(args[k], requires_grad=True) for k in GRAD_KEYS]
+
+    def f(*ts):
+        out, last = kc.SelectiveScanFn.apply(*ts, True)
+        return out, last
+
+    assert torch.autograd.gradcheck(f, tensors, eps=1e-6, atol=1e-7, rtol=1e-6)
+
+
+def test_backend_auto_numba_and_torch_agree_and_train():
+    args = make_inputs(2, 6, 12, 4, seed=2, dtype=np.float32)
+    results = {}
+    for backend in ("numba", "torch", "auto"):
+        tensors = {k: torch.tensor(v, requires_grad=True) for k, v in args.items()}
+        out, last = kc.selective_scan(
+            **tensors, delta_softplus=True, return_last_state=True, backend=backend
+        )
+        (out.square().sum() + last.sum()).backward()
+        results[backend] = (out.detach(), {k: t.grad for k, t in tensors.items()})
+    for backend in ("numba", "auto"):
+        torch.testing.assert_close(results[backend][0], results["torch"][0], rtol=1e-4, atol=1e-4)
+        for k, g in results["torch"][1].items():
+            torch.testing.assert_close(results[backend][1][k], g, rtol=1e-3, atol=1e-3)
+    # a half-precision input cannot use numba: auto falls back to the torch loop
+    half = {k: torch.tensor(v, dtype=torch.bfloat16) for k, v in args.items()}
+    out = kc.selective_scan(**half, delta_softplus=True)
+    assert out.dtype == torch.bfloat16
+    with pytest.raises(TypeError, match="numba backend needs CPU tensors"):
+        kc.selective_scan(**half, backend="numba")
+    with pytest.raises(ValueError, match="expected backend"):
+        kc.selective_scan(**half, backend="cuda")
+
+
+def test_vexp_matches_numpy_exp():
+    for dtype, tol in ((np.float32, 3e-7), (np.float64, 5e-15)):
+        y = np.linspace(-80, 80, 20001).astype(dtype)
+        out = np.empty_like(y)
+        kc._vexp_array(y, out)
+        np.testing.assert_allclose(out, np.exp(y.astype(np.float64)), rtol=tol)
+
+
+def test_non_contiguous_inputs_are_handled():
+    args = make_inputs(2, 7, 10, 3, seed=4)
+    expected = kc.selective_scan_fwd(**args, delta_softplus=True)[0]
+    # the same numbers in Fortran order and as strided views
+    fortran = {k: np.asfortranarray(v) for k, v in args.items()}
+    np.testing.assert_allclose(kc.selective_scan_fwd(**fortran, delta_softplus=True)[0], expected)
+    doubled = {k: np.repeat(v, 2, axis=-1)[..., ::2] for k, v in args.items()}
+    assert not doubled["u"].flags.c_contiguous
+    np.testing.assert_allclose(kc.selective_scan_fwd(**doubled, delta_softplus=True)[0], expected)
+    tensors = {
+        k: torch.tensor(v).transpose(0, -1).contiguous().transpose(0, -1) for k, v in args.items()
+    }
+    assert not tensors["u"].is_contiguous()
+    out = kc.selective_scan(**tensors, delta_softplus=True)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(delta=np.zeros((2, 5, 8))), ValueError, "expected delta of shape (B, D, L) = (2, 5, 9), got (2, 5, 8)"),
+        (dict(B=np.zeros((2, 9, 4))), ValueError, "expected B of shape (B, N, L) = (2, 4, 9), got (2, 9, 4)"),
+        (dict(A=np.zeros(5)), ValueError, "expected A of shape (D, N) with D = 5"),
+        (dict(A=np.zeros((5, 4), complex)), TypeError, "real"),
+        (dict(u=np.zeros((2, 5, 0)), delta=np.zeros((2, 5, 0)), B=np.zeros((2, 4, 0)), C=np.zeros((2, 4, 0)), z=None), ValueError, "L >= 1"),
+    ],
+)  # fmt: skip
+def test_bad_input_numpy_entry_points(change, error, message):
+    args = make_inputs()
+    args.update(change)
+    with pytest.raises(error, match=re.escape(message)):
+        kc.selective_scan_fwd(**args)
+    with pytest.raises(error, match=re.escape(message)):
+        kc.selective_scan_bwd(np.zeros((2, 5, 9)), **args)
+
+
+def test_bad_input_bwd_gradient_shapes_and_dtype():
+    args = make_inputs()
+    with pytest.raises(ValueError, match=re.escape("expected dout of shape (B, D, L) = (2, 5, 9)")):
+        kc.selective_scan_bwd(np.zeros((2, 9, 5)), **args)
+    with pytest.raises(ValueError, match=re.escape("expected dlast_state of shape (B, D, N)")):
+        kc.selective_scan_bwd(np.zeros((2, 5, 9)), **args, dlast_state=np.zeros((2, 4, 5)))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        kc.selective_scan_fwd(**args, dtype=np.float16)
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(delta=torch.zeros(2, 5, 8)), ValueError, "expected delta of shape (B, D, L) = (2, 5, 9), got (2, 5, 8)"),
+        (dict(C=torch.zeros(2, 5, 9)), ValueError, "expected C of shape (B, N, L) = (2, 4, 9), got (2, 5, 9)"),
+        (dict(D=torch.zeros(4)), ValueError, "expected D of shape (D,) = (5,), got (4,)"),
+        (dict(u=np.zeros((2, 5, 9))), TypeError, "expected u to be a torch.Tensor"),
+        (dict(u=torch.zeros(2, 5, 9, dtype=torch.int64)), TypeError, "expected u to be a real floating tensor"),
+        (dict(u=torch.zeros(2, 5, 0), delta=torch.zeros(2, 5, 0), B=torch.zeros(2, 4, 0), C=torch.zeros(2, 4, 0), z=torch.zeros(2, 5, 0)), ValueError, "L >= 1"),
+    ],
+)  # fmt: skip
+def test_bad_input_torch_entry_point(change, error, message):
+    args = {k: torch.tensor(v) for k, v in make_inputs().items()}
+    args.update(change)
+    for backend in ("numba", "torch"):
+        with pytest.raises(error, match=re.escape(message)):
+            kc.selective_scan(**args, backend=backend)
+
+
+def test_mixed_dtypes_are_refused_by_the_function():
+    args = {k: torch.tensor(v) for k, v in make_inputs().items()}
+    args["A"] = args["A"].float()
+    with pytest.raises(TypeError, match="one dtype"):
+        kc.SelectiveScanFn.apply(*args.values(), False)
+    with pytest.raises(TypeError, match="numba backend needs"):
+        kc.selective_scan(**args, backend="numba")
