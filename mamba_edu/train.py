@@ -73,7 +73,7 @@ def train_classifier(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(bar, desc=progress if isinstance(progress, str) else "training", leave=False)
+        bar = tqdm(bar, desc=progress if isinstance(progress, str) else "training", leave=True)
     start = time.perf_counter()
     for step in bar:
         idx = torch.randint(0, len(y), (batch_size,), generator=generator)
