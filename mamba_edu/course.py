@@ -248,21 +248,20 @@ class WorkspaceAction:
         return f"{self.path.name}: {self.action}"
 
 
-def _check_writable(folder: Path) -> None:
+def _check_writable(folder: Path, what: str = "workspace folder") -> None:
+    """Create ``folder`` if needed and prove it writable (a probe file: root ignores permission bits)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CourseError(f"cannot create the workspace folder {folder}: {exc.strerror}") from None
+        raise CourseError(f"cannot create the {what} {folder}: {exc.strerror}") from None
     if not folder.is_dir():
-        raise CourseError(f"the workspace {folder} exists but is not a folder")
+        raise CourseError(f"the {what} {folder} exists but is not a folder")
     probe = folder / f".mamba-edu-write-test-{os.getpid()}"
     try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise CourseError(
-            f"cannot write in the workspace folder {folder}: {exc.strerror}"
-        ) from None
+        raise CourseError(f"cannot write in the {what} {folder}: {exc.strerror}") from None
 
 
 def _read_manifest(folder: Path) -> dict[str, str]:
@@ -652,17 +651,6 @@ class AssignAction:
         return f"{self.path}: {self.action}"
 
 
-def _check_course_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CourseError(f"cannot create the course folder {folder}: {exc.strerror}") from None
-    if not folder.is_dir():
-        raise CourseError(f"the course folder {folder} exists but is not a folder")
-    if not os.access(folder, os.W_OK):
-        raise CourseError(f"cannot write in the course folder {folder}")
-
-
 def assign(
     course_dir: str | os.PathLike,
     specs: list[str] | None = None,
@@ -699,7 +687,7 @@ def assign(
         rel = f"source/{lesson.name}/{lesson.name}.ipynb"
         planned.append((rel, _notebook_bytes(build_notebook(lesson))))
 
-    _check_course_folder(folder)
+    _check_writable(folder, "course folder")
     manifest_path = folder / ASSIGN_MANIFEST
     manifest: dict[str, str] = {}
     if manifest_path.exists():

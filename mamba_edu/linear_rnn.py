@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mamba_edu.rnn import _float_array as _real  # one shape check for both modules
+
 __all__ = [
     "linear_rnn",
     "convolution_kernel",
@@ -51,15 +53,6 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 # Shape checks
 # ----------------------------------------------------------------------------------------------
-
-
-def _real(name: str, value, ndim: int, shape_text: str) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"expected {name} to hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim != ndim:
-        raise ValueError(f"expected {name} of shape {shape_text}, got shape {arr.shape}")
-    return arr.astype(np.float64, copy=False)
 
 
 def _system(A, B, C) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
