@@ -3,6 +3,9 @@
 Installed as ``mamba_edu.kernels``. Each kernel is checked against the NumPy reference in
 ``mamba_edu`` (tests/), and the reference against the official ``mamba_ssm``.
 
+* ``scan_cpu``, ``scan_cuda``, ``scan_triton``: the first-order scan h_t = a_t h_{t−1} + b_t
+  (lesson 03) on the CPU (numba, forward and backward, an autograd Function), with numba-cuda
+  and with Triton.
 * ``selective_cpu``: the selective scan (forward and hand-derived backward) with numba on the
   CPU, and ``SelectiveScanFn``, a ``torch.autograd.Function`` the lessons train with.
 * ``selective_cuda``: a chunked selective scan forward with numba-cuda (real GPU, or the CUDA
@@ -17,6 +20,14 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
+
+import numpy as _np
+
+# numba-cuda 0.30.4 still calls np.row_stack, which NumPy 2.5 removed (seen on an H200 machine
+# whose image has NumPy 2.5.2); the course pins NumPy 2.4, where it exists. np.vstack is the same
+# function under its current name.
+if not hasattr(_np, "row_stack"):
+    _np.row_stack = _np.vstack
 
 __all__ = ["Backend", "available"]
 
