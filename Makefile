@@ -77,7 +77,7 @@ lint: install-test
 
 # Includes the browser tests (marker e2e): JupyterLab in Chromium, artifacts/e2e/ screenshots.
 test-unit: install-test install-browser
-	MAMBA_EDU_REQUIRE_PARITY=1 $(PY) -m pytest tests -q
+	MAMBA_EDU_REQUIRE_PARITY=1 $(PY) -m pytest tests -q --durations=25
 
 # Every lesson, each in a fresh kernel, end to end, as a learner runs it.
 test-lessons: install-test notebooks
