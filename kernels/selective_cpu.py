@@ -9,7 +9,10 @@ made fast in the way the official CUDA kernel is:
   cores (``prange``); time runs sequentially inside one;
 * the innermost loop runs over the block's channels, contiguous in memory, so that LLVM
   vectorizes it; exp is :func:`vexp`, a polynomial that vectorizes (numba's pip build has no
-  vector math library, and a scalar exp call per element would cost 20 times more).
+  vector math library, and a scalar exp call per element would cost 20 times more);
+* Δ = softplus(raw Δ + bias) is :func:`vsoftplus`, computed along time for a chunk of steps
+  before the recurrence needs it, so that it vectorizes too (a scalar log1p call per (t, d) had
+  cost as much as the whole recurrence).
 
 The backward pass is a reverse scan, derived by hand (lesson 08). With g_t = ∂loss/∂out_t:
 
@@ -20,11 +23,13 @@ The backward pass is a reverse scan, derived by hand (lesson 08). With g_t = ∂
     ∂A         += gx_t · Δ_t · exp(Δ_t A) · x_{t−1}
     ∂B_t       += gx_t · Δ_t · u_t            ∂u_t  = gy_t · D + Σ_n gx_t · Δ_t · B_t
 
-For each work item the backward recomputes the forward states of its channels into an
-(L + 1, N, w) scratch buffer (one block's share, freed at the end of the item), then walks back
-in time. ∂B, ∂C (sums over channels) and ∂A (a sum over the batch) are written as partial sums
-per work item and added up at the end (where a CUDA kernel would use atomics). The element-wise
-parts (softplus' slope, D, the gate) are NumPy around the kernel.
+The forward pass saves the state every ``_CHECKPOINT`` = 64 steps (as the official CUDA kernel
+saves it at chunk boundaries). The backward walks back one such interval at a time: it recomputes
+the interval's states and decays exp(Δ A) from the checkpoint into a (65, N, w) buffer that stays
+in cache, then goes back through the interval without computing another exp. ∂B, ∂C (sums over
+channels) and ∂A (a sum over the batch) are written as partial sums per work item and added up
+at the end (where a CUDA kernel would use atomics). softplus' slope and the gradients of D and of
+the bias are done in the kernel; the gate's is NumPy around it.
 
 Public entry points: :func:`selective_scan_fwd` / :func:`selective_scan_bwd` (NumPy in, NumPy
 out), :class:`SelectiveScanFn` (a ``torch.autograd.Function``) and :func:`selective_scan` (torch
@@ -32,8 +37,6 @@ tensors; numba on the CPU, a pure-torch loop otherwise).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -55,6 +58,9 @@ __all__ = [
 ]
 
 _KERNEL_DTYPES = (np.float32, np.float64)
+_TIME_CHUNK = 128  # steps of Δ that the forward kernel prepares at a time (w × 128 numbers)
+_CHECKPOINT = 64  # the forward pass saves the state every 64 steps; the backward recomputes
+# the states in between, one chunk at a time, in a (65, N, w) buffer that stays in cache
 
 
 # ----------------------------------------------------------------------------------------------
@@ -66,6 +72,12 @@ _KERNEL_DTYPES = (np.float32, np.float64)
 def vexp(y):
     """exp(y) written so that LLVM can vectorize a loop of them (see the numba version below)."""
     return np.exp(y)
+
+
+def vsoftplus(r):
+    """softplus(r) = log(1 + exp(r)), r itself above 20 (torch's threshold), written so that a
+    loop of them vectorizes (see the numba version below)."""
+    return np.where(r > 20, r, np.log1p(np.exp(np.minimum(r, 20))))
 
 
 if HAVE_NUMBA:
@@ -136,22 +148,57 @@ if HAVE_NUMBA:
             return impl
         return None
 
+    @overload(vsoftplus, inline="always", fastmath=True)
+    def _vsoftplus_overload(r):
+        # softplus(r) = max(r, 0) + log1p(e) with e = exp(-|r|) in (0, 1]. With s = e / (2 + e)
+        # (never forming 1 + e, so a tiny e keeps its digits), log1p(e) = 2 atanh(s) =
+        # 2 s (1 + s²/3 + s⁴/5 + ...), and s <= 1/3: a short polynomial in s² that vectorizes
+        # (6 terms for float32, 15 for float64: below one unit in the last place).
+        if r not in (types.float32, types.float64):
+            return None
+        cast = np.float32 if r == types.float32 else np.float64
+        terms = 6 if r == types.float32 else 15
+        coefficients = tuple(cast(1.0 / (2 * k + 1)) for k in range(terms - 1, -1, -1))
+        two, threshold = cast(2.0), cast(20.0)
+        tiny = cast(-87.0 if r == types.float32 else -708.0)  # below: exp underflows to 0
+
+        def impl(r):
+            e = vexp(-abs(r))
+            s = e / (two + e)
+            s2 = s * s
+            p = s2 * 0
+            for coefficient in coefficients:  # a constant tuple: unrolled
+                p = p * s2 + coefficient
+            soft = max(r, r * 0) + two * s * p
+            soft = soft if r > tiny else r * 0
+            return r if r > threshold else soft
+
+        return impl
+
     @njit(fastmath=True, cache=True)
     def _vexp_array(y, out):
         for i in range(y.size):
             out[i] = vexp(y[i])
 
+    @njit(fastmath=True, cache=True)
+    def _vsoftplus_array(y, out):
+        for i in range(y.size):
+            out[i] = vsoftplus(y[i])
+
     @njit(parallel=True, fastmath=True, cache=True)
     def _scan_fwd_kernel(
-        delta, bias, softplus, u, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last
-    ):
+        delta, bias, softplus, u, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last,
+        ckpt,
+    ):  # fmt: skip
         """out = (Σ_n C_t[n] x_t[n] + D u_t) · silu(z_t) with x_t = exp(Δ_t A) x_{t−1} + Δ_t B_t u_t.
 
         delta (Δ before bias and softplus), u, z, out, y_pre: (B, D, L); bias, D: (D,);
         AT: (N, D); Bt, Ct: (B, L, N); last: (B, N, D). Work items are (batch element, block of ``width`` channels); inside one,
         time runs sequentially and the innermost loop runs over the block's channels, kept
         contiguous in small local buffers so that it is vectorized (8 or 16 channels per
-        instruction). ``y_pre`` receives the output before the gate when ``keep_pre`` is set.
+        instruction). ``y_pre`` receives the output before the gate when ``keep_pre`` is set;
+        ``ckpt`` (B, ⌈L / _CHECKPOINT⌉, N, D) the state before every _CHECKPOINT-th step, for the
+        backward pass (as the official kernel saves the state at every chunk boundary).
         """
         batch, dim, length = u.shape
         dstate = AT.shape[0]
@@ -167,13 +214,25 @@ if HAVE_NUMBA:
             dtu = np.empty(w, dtype=a.dtype)
             acc = np.empty(w, dtype=a.dtype)
             d_blk = D[d0:d1].copy()
-            bias_blk = bias[d0:d1].copy()
+            dt_chunk = np.empty((w, _TIME_CHUNK), dtype=a.dtype)
             for t in range(length):
+                tc = t % _TIME_CHUNK
+                if tc == 0:  # Δ for the next chunk of steps, a loop along time that vectorizes
+                    steps = min(_TIME_CHUNK, length - t)
+                    for j in range(w):
+                        row = delta[b, d0 + j, t : t + steps]
+                        bj = bias[d0 + j]
+                        dt_row = dt_chunk[j]
+                        if softplus:
+                            for s in range(steps):
+                                dt_row[s] = vsoftplus(row[s] + bj)
+                        else:
+                            for s in range(steps):
+                                dt_row[s] = row[s] + bj
+                if t % _CHECKPOINT == 0:
+                    ckpt[b, t // _CHECKPOINT, :, d0:d1] = x
                 for j in range(w):
-                    r = delta[b, d0 + j, t] + bias_blk[j]
-                    if softplus and r <= 20.0:
-                        r = math.log1p(vexp(r))
-                    dt_t[j] = r
+                    dt_t[j] = dt_chunk[j, tc]
                     dtu[j] = dt_t[j] * u[b, d0 + j, t]
                     acc[j] = d_blk[j] * u[b, d0 + j, t]
                 for n in range(dstate):
@@ -198,14 +257,18 @@ if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=True, cache=True)
     def _scan_bwd_kernel(
-        dt, u, AT, Bt, Ct, gy, glast, width, du, ddt, dA_part, dB_part, dC_part
+        delta, bias, softplus, u, AT, Bt, Ct, D, gy, glast, ckpt, width,
+        du, ddelta, dbias_part, dD_part, dA_part, dB_part, dC_part,
     ):  # fmt: skip
-        """The reverse scan. gy: ∂loss/∂y (B, L, D); glast: ∂loss/∂x_{L−1} (B, N, D).
+        """The reverse scan. delta (raw Δ), u, gy = ∂loss/∂y (before D and the gate): (B, D, L);
+        glast: ∂loss/∂x_{L−1} (B, N, D); AT: (N, D); Bt, Ct: (B, L, N); ckpt: the forward
+        pass' checkpoints (B, ⌈L / _CHECKPOINT⌉, N, D).
 
-        Writes du, ddt (B, L, D) and per-work-item partial sums dA_part[b] (N, D) and
+        Writes du and ddelta (w.r.t. the raw Δ: softplus' slope included), (B, D, L), and
+        per-work-item partial sums dbias_part[b], dD_part[b] (D,), dA_part[b] (N, D) and
         dB_part[block, b], dC_part[block, b] (L, N), which the caller adds up.
         """
-        batch, length, dim = u.shape
+        batch, dim, length = u.shape
         dstate = AT.shape[0]
         blocks = (dim + width - 1) // width
         for item in prange(batch * blocks):
@@ -215,55 +278,97 @@ if HAVE_NUMBA:
             d1 = min(dim, d0 + width)
             w = d1 - d0
             a = AT[:, d0:d1].copy()  # (N, w)
-            # 1) recompute this block's states: xs[t] is x_{t-1} (xs[0] = 0), (L + 1, N, w)
-            xs = np.zeros((length + 1, dstate, w), dtype=a.dtype)
-            for t in range(length):
-                dt_t = dt[b, t, d0:d1]
-                u_t = u[b, t, d0:d1]
-                for n in range(dstate):
-                    b_n = Bt[b, t, n]
-                    a_n = a[n]
-                    prev = xs[t, n]
-                    new = xs[t + 1, n]
-                    for j in range(w):
-                        new[j] = vexp(dt_t[j] * a_n[j]) * prev[j] + dt_t[j] * u_t[j] * b_n
-            # 2) walk back in time with gx = ∂loss/∂x_t (carried as exp(Δ_{t+1} A) gx_{t+1})
+            # 0) Δ = softplus(raw Δ + bias) and its slope σ(raw Δ + bias), a loop along time
+            #    per channel (contiguous, so it vectorizes), kept as (w, L)
+            dts = np.empty((w, length), dtype=a.dtype)
+            slopes = np.ones((w, length), dtype=a.dtype)
+            for j in range(w):
+                row = delta[b, d0 + j]
+                bj = bias[d0 + j]
+                dt_row = dts[j]
+                if softplus:
+                    slope_row = slopes[j]
+                    for t in range(length):
+                        r = row[t] + bj
+                        dt_row[t] = vsoftplus(r)
+                        slope = 1 / (1 + vexp(-r))
+                        slope_row[t] = slope if r <= 20 else slope * 0 + 1  # torch: exactly 1
+                else:
+                    for t in range(length):
+                        dt_row[t] = row[t] + bj
+            # 1) walk back in time, one checkpoint interval at a time: recompute that interval's
+            #    states xs[s] = x_{t0+s-1} (xs[0] from the forward pass' checkpoint) and decays
+            #    eas[s] = exp(Δ_{t0+s} A), then go back through it with gx = ∂loss/∂x_t
+            #    (carried as exp(Δ_{t+1} A) gx_{t+1})
+            xs = np.empty((_CHECKPOINT + 1, dstate, w), dtype=a.dtype)
+            eas = np.empty((_CHECKPOINT, dstate, w), dtype=a.dtype)
+            dt_t = np.empty(w, dtype=a.dtype)
+            u_t = np.empty(w, dtype=a.dtype)
+            g_t = np.empty(w, dtype=a.dtype)
             gx = glast[b, :, d0:d1].copy()  # (N, w)
             dA = np.zeros_like(a)
             gdt = np.empty(w, dtype=a.dtype)
             gu = np.empty(w, dtype=a.dtype)
-            for t in range(length - 1, -1, -1):
-                dt_t = dt[b, t, d0:d1]
-                u_t = u[b, t, d0:d1]
-                g_t = gy[b, t, d0:d1]
-                for j in range(w):
-                    gdt[j] = 0
-                    gu[j] = 0
-                for n in range(dstate):
-                    b_n = Bt[b, t, n]
-                    c_n = Ct[b, t, n]
-                    a_n = a[n]
-                    gx_n = gx[n]
-                    dA_n = dA[n]
-                    prev = xs[t, n]
-                    cur = xs[t + 1, n]
-                    sum_b = b_n * 0
-                    sum_c = c_n * 0
+            dbias = np.zeros(w, dtype=a.dtype)
+            dD = np.zeros(w, dtype=a.dtype)
+            for c in range((length - 1) // _CHECKPOINT, -1, -1):
+                t0 = c * _CHECKPOINT
+                steps = min(_CHECKPOINT, length - t0)
+                xs[0] = ckpt[b, c, :, d0:d1]
+                for s in range(steps):
                     for j in range(w):
-                        g = gx_n[j] + g_t[j] * c_n  # ∂loss/∂x_t[n]
-                        sum_c += g_t[j] * cur[j]
-                        ea = vexp(dt_t[j] * a_n[j])
-                        g_ea = g * prev[j]  # ∂loss/∂exp(Δ_t A[n])
-                        gdt[j] += g_ea * ea * a_n[j] + g * b_n * u_t[j]
-                        dA_n[j] += g_ea * ea * dt_t[j]
-                        sum_b += g * dt_t[j] * u_t[j]
-                        gu[j] += g * dt_t[j] * b_n
-                        gx_n[j] = g * ea
-                    dB_part[blk, b, t, n] = sum_b
-                    dC_part[blk, b, t, n] = sum_c
-                du[b, t, d0:d1] = gu
-                ddt[b, t, d0:d1] = gdt
+                        dt_t[j] = dts[j, t0 + s]
+                        u_t[j] = dt_t[j] * u[b, d0 + j, t0 + s]  # Δ_t u_t
+                    for n in range(dstate):
+                        b_n = Bt[b, t0 + s, n]
+                        a_n = a[n]
+                        prev = xs[s, n]
+                        new = xs[s + 1, n]
+                        ea_n = eas[s, n]
+                        for j in range(w):
+                            ea = vexp(dt_t[j] * a_n[j])
+                            ea_n[j] = ea
+                            new[j] = ea * prev[j] + u_t[j] * b_n
+                for s in range(steps - 1, -1, -1):
+                    t = t0 + s
+                    for j in range(w):
+                        dt_t[j] = dts[j, t]
+                        u_t[j] = u[b, d0 + j, t]
+                        g_t[j] = gy[b, d0 + j, t]
+                        gdt[j] = 0
+                        gu[j] = 0
+                    for n in range(dstate):
+                        b_n = Bt[b, t, n]
+                        c_n = Ct[b, t, n]
+                        a_n = a[n]
+                        gx_n = gx[n]
+                        dA_n = dA[n]
+                        prev = xs[s, n]
+                        cur = xs[s + 1, n]
+                        ea_n = eas[s, n]
+                        sum_b = b_n * 0
+                        sum_c = c_n * 0
+                        for j in range(w):
+                            g = gx_n[j] + g_t[j] * c_n  # ∂loss/∂x_t[n]
+                            sum_c += g_t[j] * cur[j]
+                            ea = ea_n[j]
+                            q = g * prev[j] * ea  # ∂loss/∂exp(Δ_t A[n]) · exp(Δ_t A[n])
+                            gdt[j] += q * a_n[j] + g * b_n * u_t[j]
+                            dA_n[j] += q * dt_t[j]
+                            sum_b += g * dt_t[j] * u_t[j]
+                            gu[j] += g * dt_t[j] * b_n
+                            gx_n[j] = g * ea
+                        dB_part[blk, b, t, n] = sum_b
+                        dC_part[blk, b, t, n] = sum_c
+                    for j in range(w):
+                        du[b, d0 + j, t] = gu[j] + g_t[j] * D[d0 + j]
+                        graw = gdt[j] * slopes[j, t]
+                        ddelta[b, d0 + j, t] = graw
+                        dbias[j] += graw
+                        dD[j] += g_t[j] * u_t[j]
             dA_part[b, :, d0:d1] = dA
+            dbias_part[b, d0:d1] = dbias
+            dD_part[b, d0:d1] = dD
 
 
 def _block_width(dim):
@@ -298,15 +403,6 @@ def _time_major(a):
     return np.ascontiguousarray(a.transpose(0, 2, 1))
 
 
-def _softplus_and_slope(raw):
-    """softplus(raw) and its derivative σ(raw), with torch's threshold at 20."""
-    expo = np.exp(np.minimum(raw, 20.0))
-    big = raw > 20.0
-    return np.where(big, raw, np.log1p(expo)), np.where(big, 1.0, expo / (1.0 + expo)).astype(
-        raw.dtype
-    )
-
-
 def selective_scan_fwd(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, dtype=None
 ):
@@ -316,7 +412,7 @@ def selective_scan_fwd(
     inputs' common dtype unless ``dtype`` is given); any memory layout is accepted. The element-wise
     parts (bias, softplus, D·u, the gate) are NumPy; the recurrence is the numba kernel.
     """
-    out, last, _ = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype)
+    out, last, _, _ = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype)
     return out, last
 
 
@@ -330,27 +426,29 @@ def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pr
     out = np.empty((batch, dim, length), dtype)
     y_pre = np.empty((batch, dim, length) if keep_pre else (0, 0, 0), dtype)
     last = np.empty((batch, dstate, dim), dtype)
+    ckpt = np.empty((batch, -(-length // _CHECKPOINT), dstate, dim), dtype)
     _scan_fwd_kernel(
         np.ascontiguousarray(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
         bool(delta_softplus), np.ascontiguousarray(u), np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
         np.zeros((0, 0, 0), dtype) if z is None else np.ascontiguousarray(z), z is not None,
-        _block_width(dim), out, y_pre, keep_pre, last,
+        _block_width(dim), out, y_pre, keep_pre, last, ckpt,
     )  # fmt: skip
-    return out, np.ascontiguousarray(last.transpose(0, 2, 1)), y_pre
+    return out, np.ascontiguousarray(last.transpose(0, 2, 1)), y_pre, ckpt
 
 
 def selective_scan_bwd(
     dout, u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-    dlast_state=None, dtype=None, y_pre=None,
+    dlast_state=None, dtype=None, y_pre=None, checkpoints=None,
 ):  # fmt: skip
     """Gradients of the selective scan (hand-derived reverse scan), numba on all cores.
 
     ``dout`` is ∂loss/∂out, shape (B, D, L); ``dlast_state`` (optional) ∂loss/∂x_{L−1}, (B, D, N).
     Returns a dict with du, ddelta (w.r.t. the raw delta, before bias and softplus), dA, dB, dC,
     and dD, dz, ddelta_bias for the arguments that were given. ``y_pre`` (optional, with a gate
-    z) is the output before the gate, as the forward pass computed it; without it the forward
-    pass is run again.
+    z) is the output before the gate, and ``checkpoints`` (optional) the states the forward
+    pass saved every ``_CHECKPOINT`` steps, both as :func:`_forward` returns them; without them
+    the forward pass is run again to get them.
     """
     if not HAVE_NUMBA:  # pragma: no cover
         raise RuntimeError("numba is not installed: use selective_scan_torch instead")
@@ -374,41 +472,44 @@ def selective_scan_bwd(
                 f"got {dlast_state.shape}"
             )
         glast = np.ascontiguousarray(dlast_state.transpose(0, 2, 1), dtype=dtype)
-    raw = delta if delta_bias is None else delta + delta_bias[:, None]
-    dt, slope = _softplus_and_slope(raw) if delta_softplus else (raw, None)
     result = {}
     # the element-wise tail, backwards: out = (y_scan + D u) · silu(z)
     gy = dout
+    checkpoint_shape = (batch, -(-length // _CHECKPOINT), dstate, dim)
+    need_pre = z is not None and (y_pre is None or np.shape(y_pre) != u.shape)
+    if need_pre or checkpoints is None or np.shape(checkpoints) != checkpoint_shape:
+        _, _, y_pre, checkpoints = _forward(
+            u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, z is not None
+        )
     if z is not None:
         sig = 1.0 / (1.0 + np.exp(-z))
-        y = y_pre
-        if y is None or np.shape(y) != u.shape:
-            y = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, True)[2]
-        result["dz"] = dout * y * sig * (1.0 + z * (1.0 - sig))
+        result["dz"] = dout * y_pre * sig * (1.0 + z * (1.0 - sig))
         gy = dout * z * sig
     width = _block_width(dim)
     blocks = -(-dim // width)
-    du = np.empty((batch, length, dim), dtype)
-    ddt = np.empty((batch, length, dim), dtype)
+    du = np.empty((batch, dim, length), dtype)
+    ddelta = np.empty((batch, dim, length), dtype)
+    dbias_part = np.empty((batch, dim), dtype)
+    dD_part = np.empty((batch, dim), dtype)
     dA_part = np.empty((batch, dstate, dim), dtype)
     dB_part = np.empty((blocks, batch, length, dstate), dtype)
     dC_part = np.empty((blocks, batch, length, dstate), dtype)
     _scan_bwd_kernel(
-        _time_major(dt), _time_major(u), np.ascontiguousarray(A.T), _time_major(B),
-        _time_major(C), _time_major(gy), glast, width, du, ddt, dA_part, dB_part, dC_part,
+        np.ascontiguousarray(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
+        bool(delta_softplus), np.ascontiguousarray(u), np.ascontiguousarray(A.T),
+        _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
+        np.ascontiguousarray(gy), glast, np.ascontiguousarray(checkpoints, dtype), width,
+        du, ddelta, dbias_part, dD_part, dA_part, dB_part, dC_part,
     )  # fmt: skip
-    du = du.transpose(0, 2, 1)
-    ddt = ddt.transpose(0, 2, 1)
-    ddelta = ddt if slope is None else ddt * slope
-    result["du"] = np.ascontiguousarray(du if D is None else du + gy * D[:, None])
-    result["ddelta"] = np.ascontiguousarray(ddelta)
+    result["du"] = du
+    result["ddelta"] = ddelta
     result["dA"] = np.ascontiguousarray(dA_part.sum(axis=0).T)
     result["dB"] = np.ascontiguousarray(dB_part.sum(axis=0).transpose(0, 2, 1))
     result["dC"] = np.ascontiguousarray(dC_part.sum(axis=0).transpose(0, 2, 1))
     if D is not None:
-        result["dD"] = np.einsum("bdl,bdl->d", gy, u)
+        result["dD"] = dD_part.sum(axis=0)
     if delta_bias is not None:
-        result["ddelta_bias"] = ddelta.sum(axis=(0, 2))
+        result["ddelta_bias"] = dbias_part.sum(axis=0)
     return {
         k: result[k]
         for k in ("du", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddelta_bias")
@@ -508,13 +609,14 @@ def _make_function():
                     "expected every tensor of the selective scan in one dtype, float32 or "
                     f"float64, got {sorted(str(d) for d in dtypes)}"
                 )
-            out, last, y_pre = _forward(
+            out, last, y_pre, checkpoints = _forward(
                 *(_numpy(t) for t in (u, delta, A, B, C, D, z, delta_bias)),
                 delta_softplus, None, z is not None,
             )  # fmt: skip
             ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
             ctx.delta_softplus = delta_softplus
             ctx.y_pre = y_pre
+            ctx.checkpoints = checkpoints
             return torch.from_numpy(out), torch.from_numpy(last)
 
         @staticmethod
@@ -525,6 +627,7 @@ def _make_function():
             g = selective_scan_bwd(
                 _numpy(dout), *(_numpy(t) for t in (u, delta, A, B, C, D, z, delta_bias)),
                 delta_softplus=ctx.delta_softplus, dlast_state=_numpy(dlast), y_pre=ctx.y_pre,
+                checkpoints=ctx.checkpoints,
             )  # fmt: skip
 
             def wrap(key):

@@ -219,6 +219,23 @@ def _scan_contenders(shape, backward: bool, include_slow: bool):
     return contenders
 
 
+def _compile_kernels() -> float:
+    """Run our float32 forward and backward once on a tiny input, so that numba's compilation
+    (seconds, when its on-disk cache is cold) is never counted as the kernel's time. Returns the
+    seconds it took."""
+    import torch
+
+    from mamba_edu.kernels import selective_cpu
+
+    start = time.perf_counter()
+    tiny = {
+        k: torch.from_numpy(v).requires_grad_(True)
+        for k, v in _selective_inputs(1, 4, 3, 2).items()
+    }
+    selective_cpu.selective_scan(**tiny, delta_softplus=True, backend="numba").sum().backward()
+    return time.perf_counter() - start
+
+
 def _official_selective_scan_ref():
     """mamba_ssm's selective_scan_ref, imported without its CUDA extension, or why not."""
     import importlib
@@ -266,6 +283,7 @@ def scan_benchmark(forward_shape=ISSUE_FORWARD, training_shapes=ISSUE_TRAINING,
         f"numba threads {threads}, torch threads {torch_threads}; load average {load:.1f} "
         "(a shared CPU makes every number noisier; ratios within one run are the fair comparison)"
     )
+    out(f"numba compilation before timing: {_compile_kernels():.1f} s (never counted below)")
     rows = []
     jobs = [(forward_shape, False)] + [(shape, True) for shape in training_shapes]
     for shape, backward in jobs:

@@ -55,7 +55,7 @@ def torch_grads(args, softplus, dout, dlast=None):
 shapes = dict(
     batch=st.integers(1, 3),
     dim=st.integers(1, 70),  # 70: more than one block of channels, the last one partial
-    length=st.sampled_from([1, 2, 7, 33]),
+    length=st.sampled_from([1, 2, 7, 33, 300]),  # 300: Δ is prepared 128 steps at a time
     dstate=st.integers(1, 17),
     seed=st.integers(0, 10_000),
     options=st.booleans(),
@@ -164,6 +164,24 @@ def test_vexp_matches_numpy_exp():
         out = np.empty_like(y)
         kc._vexp_array(y, out)
         np.testing.assert_allclose(out, np.exp(y.astype(np.float64)), rtol=tol)
+
+
+def test_vsoftplus_matches_softplus_in_float64():
+    for dtype, tol in ((np.float32, 5e-7), (np.float64, 1e-14)):
+        # both sides of torch's threshold at 20, tiny and huge magnitudes, the exp clamp
+        y = np.concatenate(
+            [np.linspace(-80, 40, 24001), [-1e-30, 0.0, 1e-30, 19.999, 20.0, 20.001, 1e6]]
+        ).astype(dtype)
+        out = np.empty_like(y)
+        kc._vsoftplus_array(y, out)
+        wide = y.astype(np.float64)
+        expected = np.where(wide > 20, wide, np.log1p(np.exp(np.minimum(wide, 20))))
+        np.testing.assert_allclose(out, expected, rtol=tol)
+    # below exp's range softplus underflows: zero, not a clamped exp(-87)
+    tiny = np.array([-100.0, -1e4], np.float32)
+    out = np.empty_like(tiny)
+    kc._vsoftplus_array(tiny, out)
+    assert np.all(out < 1e-37)
 
 
 def test_non_contiguous_inputs_are_handled():
