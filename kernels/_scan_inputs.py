@@ -2,7 +2,8 @@
 
 Every kernel takes arrays shaped (..., L), time last, and flattens the leading dimensions into
 rows. The checks here turn whatever a caller passes into C-contiguous (M, L) arrays of one
-supported dtype, or fail with a message that names what was expected.
+supported dtype, or fail with a message that names what was expected; :func:`check_scan_tensors`
+does the same checks for the torch entry points.
 """
 
 from __future__ import annotations
@@ -79,3 +80,41 @@ def check_grad_input(g, shape, dtype, name: str = "g"):
         raise TypeError(f"expected {name} of dtype {dtype} (the dtype of h), got {g.dtype}")
     M = int(np.prod(shape[:-1], dtype=np.int64))
     return np.ascontiguousarray(g).reshape(M, shape[-1])
+
+
+def check_scan_tensors(a, b, h0=None, names=("a", "b"), dtype_ok=None, dtypes_wanted=""):
+    """The torch entry points' checks: a, b tensors of one shape (..., L) and one dtype, for which
+    ``dtype_ok(dtype)`` holds (``dtypes_wanted`` says which, in the message); h0 None or a tensor
+    of shape (...) and that dtype."""
+    import torch
+
+    na, nb = names
+    for name, x in ((na, a), (nb, b)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"expected {name} to be a torch.Tensor of shape (..., L), got {type(x).__name__}"
+            )
+    if a.dim() == 0 or a.shape != b.shape:
+        raise ValueError(
+            f"expected {na} and {nb} of the same shape (..., L), got {na}.shape={tuple(a.shape)}, "
+            f"{nb}.shape={tuple(b.shape)}"
+        )
+    if dtype_ok is not None:
+        for name, x in ((na, a), (nb, b)):
+            if not dtype_ok(x.dtype):
+                raise TypeError(f"expected {name} of dtype {dtypes_wanted}, got {x.dtype}")
+    if a.dtype != b.dtype:
+        raise TypeError(
+            f"expected {na} and {nb} of the same dtype, got {na}.dtype={a.dtype}, "
+            f"{nb}.dtype={b.dtype}"
+        )
+    if h0 is not None:
+        if not isinstance(h0, torch.Tensor):
+            raise TypeError(f"expected h0 to be a torch.Tensor, got {type(h0).__name__}")
+        if h0.shape != a.shape[:-1]:
+            raise ValueError(
+                f"expected h0 of shape {tuple(a.shape[:-1])} (the leading dims of {na} and {nb}), "
+                f"got {tuple(h0.shape)}"
+            )
+        if h0.dtype != a.dtype:
+            raise TypeError(f"expected h0 of dtype {a.dtype} (the dtype of {na}), got {h0.dtype}")

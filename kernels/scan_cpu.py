@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from numba import config, njit, prange
 
-from ._scan_inputs import check_grad_input, check_scan_inputs
+from ._scan_inputs import check_grad_input, check_scan_inputs, check_scan_tensors
 
 # numba's default thread pool on Linux is OpenMP, whose idle threads spin while they wait. Measured
 # on the course's 2-core machine while other processes were busy (and PyTorch, with its own OpenMP
@@ -173,32 +173,11 @@ NUMBA_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
 
 def _check_tensors(a, b, h0):
-    for name, x in (("a", a), ("b", b)):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(
-                f"expected {name} to be a torch.Tensor of shape (..., L), got {type(x).__name__}"
-            )
-    if a.dim() == 0 or a.shape != b.shape:
-        raise ValueError(
-            f"expected a and b of the same shape (..., L), got a.shape={tuple(a.shape)}, "
-            f"b.shape={tuple(b.shape)}"
-        )
-    if a.dtype != b.dtype:
-        raise TypeError(
-            f"expected a and b of the same dtype, got a.dtype={a.dtype}, b.dtype={b.dtype}"
-        )
-    if not (a.dtype.is_floating_point or a.dtype.is_complex):
-        raise TypeError(f"expected floating-point or complex a and b, got {a.dtype}")
-    if h0 is not None:
-        if not isinstance(h0, torch.Tensor):
-            raise TypeError(f"expected h0 to be a torch.Tensor, got {type(h0).__name__}")
-        if h0.shape != a.shape[:-1]:
-            raise ValueError(
-                f"expected h0 of shape {tuple(a.shape[:-1])} (the leading dims of a and b), "
-                f"got {tuple(h0.shape)}"
-            )
-        if h0.dtype != a.dtype:
-            raise TypeError(f"expected h0 of dtype {a.dtype} (the dtype of a), got {h0.dtype}")
+    check_scan_tensors(
+        a, b, h0,
+        dtype_ok=lambda dtype: dtype.is_floating_point or dtype.is_complex,
+        dtypes_wanted="floating-point or complex",
+    )  # fmt: skip
 
 
 def torch_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:

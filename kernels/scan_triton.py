@@ -29,6 +29,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ._scan_inputs import check_scan_tensors
+
 __all__ = ["mode", "scan_forward", "scan_backward", "TritonScan", "triton_scan", "DTYPES"]
 
 DTYPES = (torch.float32, torch.float64)
@@ -120,41 +122,16 @@ def _require():
 
 
 def _check(a, b, h0, names=("a", "b")):
-    na, nb = names
-    for name, x in ((na, a), (nb, b)):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(
-                f"expected {name} to be a torch.Tensor of shape (..., L), got {type(x).__name__}"
-            )
-    if a.dim() == 0 or a.shape != b.shape:
-        raise ValueError(
-            f"expected {na} and {nb} of the same shape (..., L), got {na}.shape={tuple(a.shape)}, "
-            f"{nb}.shape={tuple(b.shape)}"
-        )
-    for name, x in ((na, a), (nb, b)):
-        if x.dtype not in DTYPES:
-            raise TypeError(
-                f"expected {name} of dtype float32 or float64 for the Triton scan (Triton has no "
-                f"complex type), got {x.dtype}"
-            )
-    if a.dtype != b.dtype:
-        raise TypeError(
-            f"expected {na} and {nb} of the same dtype, got {na}.dtype={a.dtype}, {nb}.dtype={b.dtype}"
-        )
+    check_scan_tensors(
+        a, b, h0, names,
+        dtype_ok=lambda dtype: dtype in DTYPES,
+        dtypes_wanted="float32 or float64 for the Triton scan (Triton has no complex type)",
+    )  # fmt: skip
     if a.device != b.device:
+        na, nb = names
         raise ValueError(
             f"expected {na} and {nb} on the same device, got {a.device} and {b.device}"
         )
-    if h0 is not None:
-        if not isinstance(h0, torch.Tensor):
-            raise TypeError(f"expected h0 to be a torch.Tensor, got {type(h0).__name__}")
-        if h0.shape != a.shape[:-1]:
-            raise ValueError(
-                f"expected h0 of shape {tuple(a.shape[:-1])} (the leading dims of {na} and {nb}), "
-                f"got {tuple(h0.shape)}"
-            )
-        if h0.dtype != a.dtype:
-            raise TypeError(f"expected h0 of dtype {a.dtype} (the dtype of {na}), got {h0.dtype}")
 
 
 def _block(L: int, block: int | None) -> int:

@@ -296,6 +296,24 @@ def _beside(path: Path, data: bytes) -> Path:
     return candidate
 
 
+def _refresh(target: Path, key: str, data: bytes, manifest: dict[str, str], put_new):
+    """Write ``data`` to ``target`` unless someone changed the file since mamba-edu last wrote it
+    (``manifest[key]`` is the checksum of what it wrote). A changed file is kept and
+    ``put_new(target, data)`` puts the course's version elsewhere. Returns (what was done:
+    "created", "unchanged", "updated" or "kept yours"; where the new version went, or None)."""
+    if target.exists():
+        current = target.read_bytes()
+        if current != data and manifest.get(key) != _sha(current):
+            return "kept yours", put_new(target, data)
+        action = "unchanged" if current == data else "updated"
+    else:
+        action = "created"
+    if action != "unchanged":
+        target.write_bytes(data)
+    manifest[key] = _sha(data)
+    return action, None
+
+
 def update_workspace(
     folder: str | os.PathLike, specs: list[str] | None = None
 ) -> list[WorkspaceAction]:
@@ -321,26 +339,16 @@ def update_workspace(
             )
         planned.append((lesson, target, _notebook_bytes(student_notebook(build_notebook(lesson)))))
 
+    def put_beside(target: Path, data: bytes) -> Path:
+        beside = _beside(target, data)
+        if not beside.exists():
+            beside.write_bytes(data)
+        return beside
+
     actions = []
     for lesson, target, data in planned:
-        if not target.exists():
-            target.write_bytes(data)
-            manifest[target.name] = _sha(data)
-            actions.append(WorkspaceAction(lesson.name, "created", target))
-            continue
-        current = target.read_bytes()
-        if current == data:
-            manifest[target.name] = _sha(data)
-            actions.append(WorkspaceAction(lesson.name, "unchanged", target))
-        elif manifest.get(target.name) == _sha(current):
-            target.write_bytes(data)
-            manifest[target.name] = _sha(data)
-            actions.append(WorkspaceAction(lesson.name, "updated", target))
-        else:
-            beside = _beside(target, data)
-            if not beside.exists():
-                beside.write_bytes(data)
-            actions.append(WorkspaceAction(lesson.name, "kept yours", target, beside))
+        action, beside = _refresh(target, target.name, data, manifest, put_beside)
+        actions.append(WorkspaceAction(lesson.name, action, target, beside))
     (folder / MANIFEST).write_text(
         json.dumps({"written": manifest}, indent=1, sort_keys=True) + "\n"
     )
@@ -713,27 +721,17 @@ def assign(
                     f"written: move it away and run the command again."
                 )
 
+    def put_aside(target: Path, data: bytes) -> str:
+        new_rel = f"{NEW_VERSIONS}/{target.relative_to(folder).as_posix()}"
+        (folder / new_rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / new_rel).write_bytes(data)
+        return new_rel
+
     actions: list[AssignAction] = []
     for rel, data in planned:
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            target.write_bytes(data)
-            manifest[rel] = _sha(data)
-            actions.append(AssignAction(rel, "created"))
-            continue
-        current = target.read_bytes()
-        if current == data:
-            manifest[rel] = _sha(data)
-            actions.append(AssignAction(rel, "unchanged"))
-        elif manifest.get(rel) == _sha(current):
-            target.write_bytes(data)
-            manifest[rel] = _sha(data)
-            actions.append(AssignAction(rel, "updated"))
-        else:
-            new_rel = f"{NEW_VERSIONS}/{rel}"
-            (folder / new_rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / new_rel).write_bytes(data)
-            actions.append(AssignAction(rel, "kept yours", new_rel))
+        action, new_rel = _refresh(target, rel, data, manifest, put_aside)
+        actions.append(AssignAction(rel, action, new_rel))
     manifest_path.write_text(json.dumps({"written": manifest}, indent=1, sort_keys=True) + "\n")
     return actions
