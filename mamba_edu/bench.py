@@ -105,15 +105,16 @@ ISSUE_FORWARD = (1, 256, 2048, 16)  # (B, D, L, N), float32: the forward compari
 ISSUE_TRAINING = ((8, 128, 256, 16), (1, 256, 2048, 16))  # forward + backward comparisons
 
 
-def _measure(fn, repeat: int = 3, slow: float = 2.0) -> float:
-    """time_call, except that a call slower than ``slow`` seconds is timed once (after one
-    warm-up call only when that call was fast enough to repeat)."""
+def _measure(fn, budget: float = 1.0, slow: float = 2.0) -> float:
+    """time_call with as many repeats (3 to 15) as fit in about ``budget`` seconds, the same
+    rule for every contender (on a shared machine more repeats find a quieter moment); a call
+    slower than ``slow`` seconds is timed once."""
     start = time.perf_counter()
     fn()
     first = time.perf_counter() - start
     if first > slow:
         return first
-    return time_call(fn, repeat=repeat)
+    return time_call(fn, repeat=min(15, max(3, int(budget / max(first, 1e-9)))))
 
 
 def _selective_inputs(batch, dim, length, dstate, seed=0):
@@ -266,7 +267,7 @@ def exp_floor(shape, threads: int) -> float:
     batch, dim, length, dstate = shape
     values = -np.random.default_rng(0).random(batch * dim * length * dstate, dtype=np.float32)
     out = np.empty_like(values)
-    return time_call(np.exp, values, out=out, repeat=3) / threads
+    return _measure(lambda: np.exp(values, out=out)) / threads
 
 
 def scan_benchmark(forward_shape=ISSUE_FORWARD, training_shapes=ISSUE_TRAINING,
