@@ -371,12 +371,12 @@ if HAVE_NUMBA:
             dD_part[b, d0:d1] = dD
 
 
-def _block_width(dim):
+def _block_width(dim, batch=1):
     """Channels per work item: wide enough to fill the vector unit, narrow enough that every
-    core gets work."""
+    core gets work (there are batch × ⌈dim / width⌉ work items)."""
     threads = numba.get_num_threads() if HAVE_NUMBA else 1
     width = 64
-    while width > 16 and -(-dim // width) < 2 * threads:
+    while width > 16 and batch * -(-dim // width) < 2 * threads:
         width //= 2
     return width
 
@@ -432,7 +432,7 @@ def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pr
         bool(delta_softplus), np.ascontiguousarray(u), np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
         np.zeros((0, 0, 0), dtype) if z is None else np.ascontiguousarray(z), z is not None,
-        _block_width(dim), out, y_pre, keep_pre, last, ckpt,
+        _block_width(dim, batch), out, y_pre, keep_pre, last, ckpt,
     )  # fmt: skip
     return out, np.ascontiguousarray(last.transpose(0, 2, 1)), y_pre, ckpt
 
@@ -485,7 +485,7 @@ def selective_scan_bwd(
         sig = 1.0 / (1.0 + np.exp(-z))
         result["dz"] = dout * y_pre * sig * (1.0 + z * (1.0 - sig))
         gy = dout * z * sig
-    width = _block_width(dim)
+    width = _block_width(dim, batch)
     blocks = -(-dim // width)
     du = np.empty((batch, dim, length), dtype)
     ddelta = np.empty((batch, dim, length), dtype)

@@ -1137,3 +1137,72 @@ def check_diagonalize(fn: Callable, *, quiet: bool = False, timeout: float = 10.
         ),
         quiet=quiet,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 06 — selectivity
+# ----------------------------------------------------------------------------------------------
+
+
+def check_selective_scan_loop(
+    fn: Callable, *, quiet: bool = False, timeout: float = 10.0
+) -> CheckResult:
+    """Lesson 06, exercise 1: ``fn(u, delta, A, B, C)`` → y of shape (D, L), one sequence.
+
+    u, delta: (D, L) (delta already positive, after softplus); A: (D, N); B, C: (N, L). Compared
+    with :func:`mamba_edu.selective.selective_scan` on a batch of one.
+    """
+    from mamba_edu import selective
+
+    def reference(u, delta, A, B, C):
+        return selective.selective_scan(u[None], delta[None], A, B[None], C[None])[0]
+
+    def make(rng, shape):
+        D, N, L = shape
+        return (
+            rng.standard_normal((D, L)),
+            rng.uniform(1e-3, 0.5, (D, L)),
+            -rng.uniform(0.5, 4.0, (D, N)),
+            rng.standard_normal((N, L)),
+            rng.standard_normal((N, L)),
+        )
+
+    cases = random_cases(make, [(3, 4, 12), (1, 1, 5), (5, 16, 30)])
+    rng = _rng(66)
+    big_steps = (
+        rng.standard_normal((2, 8)),
+        np.full((2, 8), 50.0),  # Δ so large that exp(ΔA) ≈ 0: every step resets the state
+        -np.ones((2, 3)),
+        rng.standard_normal((3, 8)),
+        rng.standard_normal((3, 8)),
+    )
+    cases += [
+        Case("one step (L = 1)", make(_rng(67), (2, 3, 1))),
+        Case("huge Δ: each step forgets everything before it", big_steps),
+    ]
+    return check_function(
+        fn, reference, cases, exercise="selective_scan_loop", rtol=1e-9, atol=1e-12,
+        timeout=timeout, quiet=quiet,
+    )  # fmt: skip
+
+
+def check_influence(fn: Callable, *, quiet: bool = False, timeout: float = 10.0) -> CheckResult:
+    """Lesson 06, exercise 2: ``fn(delta, a)`` → M of shape (L, L), the weight of input s in the
+    state at t. Compared with :func:`mamba_edu.selective.influence`."""
+    from mamba_edu import selective
+
+    def make(rng, shape):
+        (L,) = shape
+        return rng.uniform(0.01, 1.0, L), float(-rng.uniform(0.2, 3.0))
+
+    cases = random_cases(make, [(6,), (1,), (25,)])
+    cases += [
+        Case(
+            "a reset: one huge Δ in the middle", (np.array([0.1, 0.1, 0.1, 30.0, 0.1, 0.1]), -1.0)
+        ),
+        Case("an ignored step: Δ = 0 at t = 2", (np.array([0.5, 0.5, 0.0, 0.5]), -2.0)),
+    ]
+    return check_function(
+        fn, selective.influence, cases, exercise="influence", rtol=1e-9, atol=1e-12,
+        timeout=timeout, quiet=quiet,
+    )  # fmt: skip

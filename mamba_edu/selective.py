@@ -30,9 +30,24 @@ compared argument for argument.
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
-__all__ = ["selective_scan", "selective_step", "softplus", "silu", "validate_selective_args"]
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "selective_scan",
+    "selective_scan_materialized",
+    "selective_step",
+    "influence",
+    "softplus",
+    "silu",
+    "validate_selective_args",
+    "SelectiveSSM",
+    "TokenSSM",
+]
 
 
 def softplus(x):
@@ -191,3 +206,174 @@ def selective_step(state, u, delta, A, B, C, D=None, z=None, delta_bias=None, de
     if z is not None:
         y = y * silu(z[:, :, 0])
     return y, new_state
+
+
+def selective_scan_materialized(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, dtype=np.float64
+):
+    """The same output as :func:`selective_scan`, computed the way the official
+    ``selective_scan_ref`` does: first the decays exp(Δ A) and the inputs Δ B u for every
+    (b, d, t, n) at once, two (B, D, L, N) arrays, then the recurrence over them.
+
+    Vectorizing the exp over the whole sequence is faster in NumPy, but the memory grows like
+    B·D·L·N: the (B, D, L, N) tensors are what a fused kernel never writes (lesson 06)."""
+    u, delta, A, B, C, D, z, delta_bias = validate_selective_args(
+        u, delta, A, B, C, D, z, delta_bias, dtype=dtype
+    )
+    if delta_bias is not None:
+        delta = delta + delta_bias[:, None]
+    if delta_softplus:
+        delta = softplus(delta)
+    decay = np.exp(delta[..., None] * A[None, :, None, :])  # (B, D, L, N)
+    drive = delta[..., None] * B.transpose(0, 2, 1)[:, None] * u[..., None]  # (B, D, L, N)
+    x = np.zeros_like(decay[:, :, 0])  # (B, D, N)
+    y = np.empty_like(u)
+    for t in range(u.shape[2]):
+        x = decay[:, :, t] * x + drive[:, :, t]
+        y[:, :, t] = np.einsum("bdn,bn->bd", x, C[:, :, t])
+    if D is not None:
+        y = y + D[:, None] * u
+    if z is not None:
+        y = y * silu(z)
+    return y
+
+
+def influence(delta, a):
+    """How much the input of step s still counts in the state at step t.
+
+    For one state entry with decay a < 0 (and B = 1), x_t = exp(Δ_t a) x_{t−1} + Δ_t u_t unrolls
+    to x_t = Σ_{s ≤ t} M[t, s] u_s with
+
+        M[t, s] = Δ_s · exp(a · (Δ_{s+1} + … + Δ_t))   for s ≤ t,   0 for s > t.
+
+    A large Δ_s writes u_s strongly *and* wipes what came before (every earlier column is
+    multiplied by exp(a Δ_s) ≈ 0): a reset. A tiny Δ_s neither writes nor forgets: the step is
+    ignored. ``delta``: (L,) positive step sizes; returns M, (L, L).
+    """
+    delta = np.asarray(delta, dtype=np.float64)
+    if delta.ndim != 1 or delta.size == 0:
+        raise ValueError(f"expected delta of shape (L,) with L >= 1, got {delta.shape}")
+    if np.any(delta < 0) or not np.all(np.isfinite(delta)):
+        raise ValueError("expected finite step sizes delta >= 0")
+    a = float(a)
+    if not a < 0:
+        raise ValueError(f"expected a negative decay a (a stable state), got {a}")
+    total = np.cumsum(delta)  # total[t] = Δ_0 + … + Δ_t
+    gap = total[:, None] - total[None, :]  # Δ_{s+1} + … + Δ_t for s <= t
+    lower = np.tril(np.ones((delta.size, delta.size), dtype=bool))
+    return np.where(lower, delta[None, :] * np.exp(a * np.where(lower, gap, 0.0)), 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# PyTorch: an S6 layer and a small token model, trained in lesson 06 on the fast kernel
+# ----------------------------------------------------------------------------------------------
+
+
+class SelectiveSSM(nn.Module):
+    """A residual S6 layer: x + out_proj(SSM(silu(in_proj(norm(x))))), on (batch, L, d_model).
+
+    With ``selective=True`` Δ, B and C are computed from the input at every step, as in Mamba
+    (x_proj → (Δ of rank ``dt_rank``, B, C), dt_proj → Δ per channel). With
+    ``selective=False`` they are learned constants: a time-invariant S4D-Real layer with the
+    same shapes and initialization, the control of the experiment. Official initializations
+    (Mamba): A = −(1, …, N) per channel through A_log, D = 1, the Δ bias the inverse
+    softplus of Δ drawn log-uniformly in [dt_min, dt_max]. The gate and the short convolution
+    of the full Mamba block come in lesson 07. The recurrence runs on the numba kernel
+    (:mod:`mamba_edu.kernels.selective_cpu`) for CPU float32/float64 tensors.
+    """
+
+    def __init__(self, d_model, d_state=16, expand=2, selective=True, dt_min=1e-3, dt_max=1e-1):
+        super().__init__()
+        if d_model < 1 or d_state < 1 or expand < 1:
+            raise ValueError(
+                f"expected d_model, d_state, expand >= 1, got {d_model}, {d_state}, {expand}"
+            )
+        d_inner = expand * d_model
+        self.selective = bool(selective)
+        self.d_state = d_state
+        self.dt_rank = math.ceil(d_model / 16)
+        self.norm = nn.LayerNorm(d_model)
+        self.in_proj = nn.Linear(d_model, d_inner)
+        A = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(d_inner, 1)
+        self.A_log = nn.Parameter(torch.log(A))  # A = −exp(A_log) = −(1, …, N)
+        self.D = nn.Parameter(torch.ones(d_inner))
+        dt = torch.exp(
+            torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        )
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus⁻¹(dt)
+        if self.selective:
+            self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * d_state, bias=False)
+            self.dt_proj = nn.Linear(self.dt_rank, d_inner, bias=False)
+            nn.init.uniform_(self.dt_proj.weight, -(self.dt_rank**-0.5), self.dt_rank**-0.5)
+        else:
+            self.B = nn.Parameter(torch.randn(d_state) / math.sqrt(d_state))
+            self.C = nn.Parameter(torch.randn(d_state) / math.sqrt(d_state))
+        self.out_proj = nn.Linear(d_inner, d_model)
+
+    def ssm_inputs(self, x):
+        """(u, Δ before bias, B, C) in the kernel's layout: (b, D, L), (b, D, L), (b, N, L)."""
+        if x.dim() != 3:
+            raise ValueError(f"expected x of shape (batch, L, d_model), got {tuple(x.shape)}")
+        u = F.silu(self.in_proj(self.norm(x)))  # (b, L, D)
+        batch, length, d_inner = u.shape
+        if self.selective:
+            dt_low, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+            delta = self.dt_proj(dt_low)  # (b, L, D)
+            B, C, delta = (t.transpose(1, 2).contiguous() for t in (B, C, delta))
+        else:
+            delta = u.new_zeros(batch, d_inner, length)
+            B = self.B[None, :, None].expand(batch, -1, length).contiguous()
+            C = self.C[None, :, None].expand(batch, -1, length).contiguous()
+        return u.transpose(1, 2).contiguous(), delta, B, C
+
+    def forward(self, x):
+        u, delta, B, C = self.ssm_inputs(x)
+        from mamba_edu.kernels import selective_cpu  # numba: imported when a layer first runs
+
+        A = -torch.exp(self.A_log)
+        y = selective_cpu.selective_scan(
+            u, delta, A, B, C, self.D, None, self.dt_bias, delta_softplus=True
+        )
+        return x + self.out_proj(y.transpose(1, 2))
+
+    def step_sizes(self, x):
+        """Δ_t for every channel, (batch, D, L): what the layer decided to keep or skip."""
+        _, delta, _, _ = self.ssm_inputs(x)
+        return F.softplus(delta + self.dt_bias[:, None])
+
+
+class TokenSSM(nn.Module):
+    """Embedding → ``n_layers`` :class:`SelectiveSSM` layers → norm → logits over the
+    vocabulary at the last ``n_out`` positions: (batch, n_out, vocab_size)."""
+
+    def __init__(
+        self, vocab_size, n_out=1, d_model=32, n_layers=2, d_state=16, expand=2,
+        selective=True, seed=0,
+    ):  # fmt: skip
+        super().__init__()
+        if vocab_size < 2 or n_out < 1 or n_layers < 1:
+            raise ValueError(
+                f"expected vocab_size >= 2, n_out >= 1 and n_layers >= 1, got {vocab_size}, "
+                f"{n_out}, {n_layers}"
+            )
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        self.n_out = n_out
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.layers = nn.ModuleList(
+            SelectiveSSM(d_model, d_state, expand, selective) for _ in range(n_layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, vocab_size)
+        torch.random.set_rng_state(generator_state)
+
+    def forward(self, tokens):
+        if tokens.dim() != 2 or tokens.dtype not in (torch.int64, torch.int32):
+            raise ValueError(
+                "expected tokens of shape (batch, L) and an integer dtype, got "
+                f"{tuple(tokens.shape)} {tokens.dtype}"
+            )
+        h = self.embed(tokens)
+        for layer in self.layers:
+            h = layer(h)
+        return self.head(self.norm(h[:, -self.n_out :]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["recall_first_token", "digits_pixels", "delayed_xor"]
+__all__ = ["recall_first_token", "digits_pixels", "delayed_xor", "selective_copying"]
 
 
 def recall_first_token(n: int, L: int, n_classes: int = 8, n_noise: int = 8, seed: int = 0):
@@ -77,3 +77,34 @@ def delayed_xor(n: int, L: int, delays: tuple[int, int] = (3, 7), seed: int = 0)
     x = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(n, L))
     labels = (x[:, L - 1 - a] != x[:, L - 1 - b]).astype(np.int64)
     return x[..., None], labels
+
+
+def selective_copying(n: int, L: int, n_memorize: int = 4, vocab: int = 8, seed: int = 0):
+    """Copy the data tokens of a sequence, in order, skipping the blanks between them.
+
+    Each sequence has ``L`` positions: ``n_memorize`` data tokens (ids 1 … vocab) at random
+    positions, blanks (id 0) everywhere else; then ``n_memorize`` markers (id vocab + 1) that ask
+    for the answer. The labels are the data tokens in order. Returns ``tokens``
+    (n, L + n_memorize) int64 and ``labels`` (n, n_memorize) int64: the model answers at the marker
+    positions.
+
+    Difficulty (the Mamba paper's task, Gu & Dao 2023, Section 3.1, at a small scale): the spacing
+    changes from one sequence to the next, so a time-invariant model, whose output is a fixed
+    convolution of its input, cannot tell where the tokens were; it has to keep or drop a token
+    by what it *is* (data or blank), which is what a selective Δ does. Chance is 1/vocab.
+    """
+    if n < 1 or n_memorize < 1 or vocab < 2:
+        raise ValueError(
+            f"expected n >= 1, n_memorize >= 1 and vocab >= 2, got n={n}, "
+            f"n_memorize={n_memorize}, vocab={vocab}"
+        )
+    if L < n_memorize:
+        raise ValueError(f"expected L >= n_memorize = {n_memorize} (room for the data), got L={L}")
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(1, vocab + 1, (n, n_memorize))
+    # sorted random positions: argsort of uniform keys, the first n_memorize of each row
+    positions = np.sort(np.argsort(rng.random((n, L)), axis=1)[:, :n_memorize], axis=1)
+    tokens = np.zeros((n, L + n_memorize), dtype=np.int64)
+    np.put_along_axis(tokens, positions, labels, axis=1)
+    tokens[:, L:] = vocab + 1
+    return tokens, labels.astype(np.int64)

@@ -32,7 +32,8 @@ def _tensor(x):
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x, y, batch_size: int = 512) -> float:
-    """Fraction of sequences whose predicted class (argmax of the logits) equals the label."""
+    """Fraction of predictions (argmax of the logits) equal to their labels: one per sequence
+    for labels (n,), K per sequence for labels (n, K) and logits (n, K, classes)."""
     model.eval()
     x, y = _tensor(x), _tensor(y)
     correct = 0
@@ -40,7 +41,7 @@ def accuracy(model: nn.Module, x, y, batch_size: int = 512) -> float:
         logits = model(x[start : start + batch_size])
         correct += int((logits.argmax(-1) == y[start : start + batch_size]).sum())
     model.train()
-    return correct / len(y)
+    return correct / y.numel()
 
 
 def train_classifier(
@@ -57,6 +58,9 @@ def train_classifier(
     on_step=None,
 ) -> TrainResult:
     """Train ``model`` (inputs → class logits) with cross-entropy; return a :class:`TrainResult`.
+
+    Labels are (n,) with logits (batch, classes), or (n, K) with logits (batch, K, classes) for
+    a model that answers K times per sequence (every answer counts in the loss and accuracy).
 
     ``train`` and ``test`` are ``(x, y)`` pairs (NumPy or torch). ``progress`` shows a tqdm bar (a
     string becomes its label). ``on_step(step, model)`` may return a dict of numbers to record.
@@ -77,7 +81,8 @@ def train_classifier(
     start = time.perf_counter()
     for step in bar:
         idx = torch.randint(0, len(y), (batch_size,), generator=generator)
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        logits = model(x[idx])
+        loss = nn.functional.cross_entropy(logits.flatten(0, -2), y[idx].flatten())
         if not torch.isfinite(loss):
             result.diverged = True
             result.losses.append(float("nan"))

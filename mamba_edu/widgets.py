@@ -25,6 +25,9 @@ __all__ = [
     "blelloch_stepper",
     "gradient_explorer",
     "eigenvalue_explorer",
+    "hippo_explorer",
+    "ring_explorer",
+    "forgetting_explorer",
 ]
 
 
@@ -524,3 +527,99 @@ def eigenvalue_explorer(
         ),
     }
     return interactive_figure(controls, draw, figsize=(9.0, 3.4))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 06 — what a selective Δ keeps and what it forgets
+# ----------------------------------------------------------------------------------------------
+
+# token sequences for the forgetting explorer; a "*" marks the tokens that get the marked Δ
+FORGETTING_SEQUENCES = {
+    "door code": "the door code is *4 *7 *1 , do not tell anyone",
+    "selective copying": "*A . . . *B . . *C . . . . . ? ? ?",
+    "topic change": "cats purr and sleep *. *now : dogs bark and run",
+}
+
+
+def _forgetting_tokens(sequence: str) -> tuple[list[str], np.ndarray]:
+    if sequence not in FORGETTING_SEQUENCES:
+        raise ValueError(
+            f"expected a sequence among {sorted(FORGETTING_SEQUENCES)}, got {sequence!r}"
+        )
+    words = FORGETTING_SEQUENCES[sequence].split()
+    return [w.lstrip("*") for w in words], np.array([w.startswith("*") for w in words])
+
+
+def forgetting_explorer(
+    sequence: str = "door code", delta_marked: float = 1.0, delta_other: float = 0.05,
+    a: float = -1.0,
+) -> InteractiveFigure:  # fmt: skip
+    """Lesson 06 widget: a Δ per token → how much of each token the state keeps.
+
+    One state entry x_t = exp(Δ_t a) x_{t−1} + Δ_t u_t. The marked tokens of the chosen sequence
+    get Δ = ``delta_marked``, the others ``delta_other`` (what a selective model would compute
+    from each token). Axes 0: line 0 the Δ_t of every token. Axes 1: line 0 the weight of every
+    token in the final state, M[L−1, s] (:func:`mamba_edu.selective.influence`). Axes 2: the whole
+    matrix M[t, s] as a heatmap (log scale). A large Δ resets (earlier tokens drop out), a tiny Δ
+    ignores (the token is not written and nothing is forgotten). Controls: ``sequence``,
+    ``delta_marked``, ``delta_other`` (log sliders) and the decay ``a``.
+    """
+    from mamba_edu.selective import influence
+
+    _forgetting_tokens(sequence)  # a clear error for an unknown sequence, before any widget
+
+    def draw(fig: Figure, sequence: str, delta_marked: float, delta_other: float, a: float):
+        tokens, marked = _forgetting_tokens(sequence)
+        delta = np.where(marked, delta_marked, delta_other)
+        M = influence(delta, a)
+        grid = fig.add_gridspec(2, 2, width_ratios=[1.3, 1])
+        ax_delta = fig.add_subplot(grid[0, 0])
+        ax_final = fig.add_subplot(grid[1, 0], sharex=ax_delta)
+        ax_map = fig.add_subplot(grid[:, 1])
+        positions = np.arange(len(tokens))
+        ax_delta.plot(positions, delta, "o-", color="0.5", lw=1, ms=4)
+        ax_delta.plot(positions[marked], delta[marked], "o", color="C3", ms=7)
+        ax_delta.set_yscale("log")
+        ax_delta.set_ylim(5e-5, 2e2)
+        ax_delta.set_ylabel("Δ_t")
+        ax_delta.set_title("step size per token (red: marked)", fontsize=10)
+        ax_delta.tick_params(labelbottom=False)
+        final = np.maximum(M[-1], 1e-12)
+        ax_final.plot(positions, final, "o-", color="C0", lw=1.5, ms=4)
+        ax_final.set_yscale("log")
+        ax_final.set_ylim(1e-8, 2e2)
+        ax_final.set_ylabel("weight in x_L")
+        ax_final.set_xticks(positions, tokens, rotation=60, fontsize=8)
+        kept = final / final.sum()
+        ax_final.set_title(
+            f"what the final state holds: {kept[marked].sum():.0%} from the marked tokens",
+            fontsize=10,
+        )
+        shown = np.where(
+            np.tril(np.ones_like(M, dtype=bool)), np.log10(np.maximum(M, 1e-8)), np.nan
+        )
+        image = ax_map.imshow(shown, cmap="viridis", vmin=-8, vmax=2)
+        ax_map.set_xticks(positions, tokens, rotation=90, fontsize=7)
+        ax_map.set_yticks(positions, tokens, fontsize=7)
+        ax_map.set_xlabel("input token s")
+        ax_map.set_ylabel("state after token t")
+        ax_map.set_title("log10 M[t, s]", fontsize=10)
+        fig.colorbar(image, ax=ax_map, shrink=0.7)
+
+    controls = {
+        "sequence": W.Dropdown(
+            options=list(FORGETTING_SEQUENCES), value=sequence, description="sequence"
+        ),
+        "delta_marked": W.FloatLogSlider(
+            value=delta_marked, base=10, min=-4, max=2, step=0.1, description="Δ marked",
+            continuous_update=False,
+        ),
+        "delta_other": W.FloatLogSlider(
+            value=delta_other, base=10, min=-4, max=2, step=0.1, description="Δ other",
+            continuous_update=False,
+        ),
+        "a": W.FloatSlider(
+            value=a, min=-4.0, max=-0.1, step=0.1, description="decay a", continuous_update=False
+        ),
+    }  # fmt: skip
+    return interactive_figure(controls, draw, figsize=(10.0, 5.2))

@@ -492,3 +492,57 @@ def test_check_chunked_scan():
 
     result = checks.check_chunked_scan(no_carry, quiet=True)
     assert not result and "L = 12, chunk = 4" in result.message and "index (4,)" in result.message
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 06
+# ----------------------------------------------------------------------------------------------
+
+
+def _selective_loop(u, delta, A, B, C, *, euler_a=False, forget_delta_on_b=False):
+    D, L = u.shape
+    h = np.zeros(A.shape)
+    y = np.empty((D, L))
+    for t in range(L):
+        dt = delta[:, t, None]
+        decay = 1 + dt * A if euler_a else np.exp(dt * A)
+        drive = B[None, :, t] * u[:, t, None]
+        h = decay * h + (drive if forget_delta_on_b else dt * drive)
+        y[:, t] = h @ C[:, t]
+    return y
+
+
+def test_check_selective_scan_loop():
+    assert checks.check_selective_scan_loop(_selective_loop, quiet=True)
+    no_delta = checks.check_selective_scan_loop(
+        lambda *a: _selective_loop(*a, forget_delta_on_b=True), quiet=True
+    )
+    assert not no_delta and "differs" in no_delta.message
+    # Euler for A is close for small Δ but not the zero-order hold: the huge-Δ case catches it
+    euler = checks.check_selective_scan_loop(
+        lambda *a: _selective_loop(*a, euler_a=True), quiet=True
+    )
+    assert not euler
+    transposed = checks.check_selective_scan_loop(
+        lambda u, delta, A, B, C: _selective_loop(u, delta, A, B, C).T, quiet=True
+    )
+    assert not transposed and "shape" in transposed.message
+
+
+def test_check_influence():
+    from mamba_edu import selective
+
+    assert checks.check_influence(selective.influence, quiet=True)
+
+    def off_by_one(delta, a):  # includes Δ_s itself in the decay
+        L = len(delta)
+        M = np.zeros((L, L))
+        for t in range(L):
+            for s in range(t + 1):
+                M[t, s] = delta[s] * np.exp(a * delta[s : t + 1].sum())
+        return M
+
+    result = checks.check_influence(off_by_one, quiet=True)
+    assert not result and "index (0, 0)" in result.message
+    upper = checks.check_influence(lambda d, a: selective.influence(d, a).T, quiet=True)
+    assert not upper

@@ -175,3 +175,83 @@ def test_step_rejects_bad_state():
         )  # fmt: skip
     with pytest.raises(ValueError, match="state of shape"):
         selective.selective_step(np.zeros((3, 4)), *[None] * 5)
+
+
+def test_materialized_scan_equals_the_loop():
+    args = make_inputs(2, 3, 7, 4, seed=8)
+    for softplus in (True, False):
+        expected = selective.selective_scan(**args, delta_softplus=softplus)
+        got = selective.selective_scan_materialized(**args, delta_softplus=softplus)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_influence_is_the_response_to_unit_impulses():
+    rng = np.random.default_rng(3)
+    delta, a = rng.uniform(0.0, 2.0, 9), -1.3
+    M = selective.influence(delta, a)
+    for s in range(9):  # feed u = e_s through x_t = exp(Δ_t a) x_{t−1} + Δ_t u_t
+        x, column = 0.0, []
+        for t in range(9):
+            x = np.exp(delta[t] * a) * x + delta[t] * (t == s)
+            column.append(x)
+        np.testing.assert_allclose(M[:, s], column, rtol=1e-12, atol=1e-15)
+    # a huge Δ resets: nothing before it survives; Δ = 0 ignores: the token is not written
+    reset = selective.influence(np.array([1.0, 1.0, 60.0, 1.0]), -1.0)
+    assert np.all(reset[3, :2] < 1e-20) and reset[3, 2] > 1.0
+    ignored = selective.influence(np.array([1.0, 0.0, 1.0]), -1.0)
+    assert np.all(ignored[:, 1] == 0) and ignored[2, 0] == pytest.approx(np.exp(-1.0))
+
+
+def test_influence_rejects_bad_input():
+    with pytest.raises(ValueError, match="negative decay"):
+        selective.influence([0.1, 0.2], 0.5)
+    with pytest.raises(ValueError, match=r"delta >= 0"):
+        selective.influence([0.1, -0.2], -1.0)
+    with pytest.raises(ValueError, match=r"shape \(L,\)"):
+        selective.influence(np.ones((2, 2)), -1.0)
+
+
+@pytest.mark.parametrize("selective_flag", [True, False])
+def test_selective_ssm_layer_runs_the_reference_recurrence(selective_flag):
+    import torch
+
+    torch.manual_seed(0)
+    layer = selective.SelectiveSSM(8, d_state=4, selective=selective_flag).double()
+    x = torch.randn(2, 11, 8, dtype=torch.float64)
+    u, delta, B, C = (t.detach().numpy() for t in layer.ssm_inputs(x))
+    A = -np.exp(layer.A_log.detach().numpy())
+    y = selective.selective_scan(
+        u, delta, A, B, C, layer.D.detach().numpy(), None, layer.dt_bias.detach().numpy(),
+        delta_softplus=True,
+    )  # fmt: skip
+    expected = x + layer.out_proj(torch.from_numpy(y).transpose(1, 2))
+    torch.testing.assert_close(layer(x), expected, rtol=1e-10, atol=1e-12)
+    steps = layer.step_sizes(x)
+    varies = float(steps.detach().std(dim=2).max())
+    if selective_flag:
+        assert varies > 1e-3  # Δ depends on the input, so it changes along the sequence
+    else:
+        assert varies == 0.0 and np.array_equal(np.broadcast_to(B[:, :, :1], B.shape), B)
+    # the official initialization: A = −(1 … N), D = 1, Δ = softplus(bias) in [1e-3, 1e-1]
+    np.testing.assert_allclose(A[0], -np.arange(1, 5))
+    dt = torch.nn.functional.softplus(layer.dt_bias)
+    assert float(dt.min()) >= 1e-3 - 1e-9 and float(dt.max()) <= 1e-1 + 1e-9
+
+
+def test_token_model_shapes_seed_and_errors():
+    import torch
+
+    model = selective.TokenSSM(vocab_size=10, n_out=3, d_model=16, seed=4)
+    tokens = torch.randint(0, 10, (5, 12))
+    logits = model(tokens)
+    assert logits.shape == (5, 3, 10)
+    same = selective.TokenSSM(vocab_size=10, n_out=3, d_model=16, seed=4)
+    torch.testing.assert_close(same(tokens), logits)
+    logits.sum().backward()  # gradients reach every parameter through the numba kernel
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    with pytest.raises(ValueError, match="integer dtype"):
+        model(torch.randn(5, 12))
+    with pytest.raises(ValueError, match="vocab_size >= 2"):
+        selective.TokenSSM(vocab_size=1)
+    with pytest.raises(ValueError, match=r"x of shape \(batch, L, d_model\)"):
+        model.layers[0](torch.randn(4, 16))

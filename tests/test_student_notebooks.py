@@ -32,8 +32,8 @@ def test_student_lesson_00_runs_and_stubs_explain_themselves():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("number, n_stubs", [("01", 3), ("02", 3)])
-def test_student_lessons_01_02_run_on_the_reference_after_stubs(number, n_stubs):
+@pytest.mark.parametrize("number, n_stubs", [("01", 3), ("02", 3), ("06", 2)])
+def test_student_lessons_run_on_the_reference_after_stubs(number, n_stubs):
     nb = course.student_notebook(course.build_notebook(course.find_lessons([number])[0]))
     NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True).execute()
     errors = [

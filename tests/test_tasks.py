@@ -46,3 +46,26 @@ def test_delayed_xor_labels_are_the_xor_of_two_delayed_inputs():
         tasks.delayed_xor(2, 5, delays=(1, 5))
     with pytest.raises(ValueError, match="different"):
         tasks.delayed_xor(2, 5, delays=(2, 2))
+
+
+def test_selective_copying_layout():
+    tokens, labels = tasks.selective_copying(300, 20, n_memorize=3, vocab=5, seed=2)
+    assert tokens.shape == (300, 23) and labels.shape == (300, 3)
+    assert np.all(tokens[:, 20:] == 6)  # the markers that ask for the answer
+    body = tokens[:, :20]
+    assert np.all((body == 0).sum(axis=1) == 17)  # blanks everywhere else
+    for row, label in zip(body, labels, strict=True):
+        assert np.array_equal(row[row != 0], label)  # the data tokens, in order
+    assert labels.min() == 1 and labels.max() == 5
+    # the spacing differs between sequences: that is what defeats a time-invariant model
+    spacings = {tuple(np.flatnonzero(row)) for row in body}
+    assert len(spacings) > 250
+    again = tasks.selective_copying(300, 20, n_memorize=3, vocab=5, seed=2)
+    assert np.array_equal(again[0], tokens) and np.array_equal(again[1], labels)
+
+
+def test_selective_copying_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="L >= n_memorize"):
+        tasks.selective_copying(4, 2, n_memorize=3)
+    with pytest.raises(ValueError, match="vocab >= 2"):
+        tasks.selective_copying(4, 10, vocab=1)

@@ -56,3 +56,25 @@ def test_on_step_records_diagnostics_and_bad_sizes_fail():
             separable(4, 1),
             progress=False,
         )
+
+
+def test_several_answers_per_sequence_count_one_by_one():
+    """Labels (n, K) with logits (batch, K, classes): the loss and the accuracy use all K."""
+
+    class Copy(nn.Module):  # answers K = 2 times per sequence: the sign of each input
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor(0.01))
+
+        def forward(self, x):
+            return torch.stack([-x, x], dim=-1) * self.scale  # (batch, 2, 2)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 2)).astype(np.float32)
+    y = (x > 0).astype(np.int64)  # (256, 2)
+    result = train.train_classifier(Copy(), (x, y), (x, y), steps=50, lr=0.1, progress=False)
+    assert result.accuracy == 1.0 and result.losses[-1] < result.losses[0]
+    # accuracy counts answers, not sequences: half of them wrong gives 0.5
+    y_half = y.copy()
+    y_half[:, 1] = 1 - y_half[:, 1]
+    assert train.accuracy(Copy(), x, y_half) == pytest.approx(0.5)

@@ -246,3 +246,32 @@ def test_blelloch_stepper_rejects_bad_sizes():
         widgets.blelloch_stepper(n=12)
     with pytest.raises(ValueError, match="step between 0 and 7"):
         widgets.blelloch_stepper(n=8, step=9)
+
+
+def test_forgetting_explorer_large_delta_resets_tiny_delta_ignores():
+    ex = widgets.forgetting_explorer(sequence="door code", delta_marked=1.0, delta_other=0.05)
+    tokens = widgets.FORGETTING_SEQUENCES["door code"].split()
+    marked = [i for i, w in enumerate(tokens) if w.startswith("*")]
+    (delta,) = ex.line_data(0)[:1]
+    assert np.allclose(delta[marked], 1.0) and np.allclose(np.delete(delta, marked), 0.05)
+    (final,) = ex.line_data(1)
+    assert final[marked[0]] > 1e-3  # with Δ = 1 the first digit is still in the final state
+    # a huge Δ on the marked tokens: the last one resets the state, the earlier ones are lost
+    ex.controls["delta_marked"].value = 30.0
+    (final,) = ex.line_data(1)
+    assert np.all(final[: marked[-1]] < 1e-8) and final[marked[-1]] > 1.0
+    assert "marked tokens" in ex.figure.axes[1].get_title()
+    # a tiny Δ on the other tokens: they are neither written nor do they erase the digits
+    ex.controls["delta_marked"].value = 1.0
+    ex.controls["delta_other"].value = 1e-4
+    (final,) = ex.line_data(1)
+    others = np.delete(final, marked)
+    assert np.all(others < 2e-4) and final[marked[-1]] > 0.9
+    before = ex.image.value
+    ex.controls["sequence"].value = "selective copying"
+    assert ex.image.value != before
+
+
+def test_forgetting_explorer_rejects_unknown_sequence():
+    with pytest.raises(ValueError, match="door code"):
+        widgets.forgetting_explorer(sequence="lorem ipsum")
