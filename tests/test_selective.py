@@ -234,7 +234,7 @@ def test_selective_ssm_layer_runs_the_reference_recurrence(selective_flag):
         assert varies == 0.0 and np.array_equal(np.broadcast_to(B[:, :, :1], B.shape), B)
     # the official initialization: A = −(1 … N), D = 1, Δ = softplus(bias) in [1e-3, 1e-1]
     np.testing.assert_allclose(A[0], -np.arange(1, 5))
-    dt = torch.nn.functional.softplus(layer.dt_bias)
+    dt = torch.nn.functional.softplus(layer.dt_bias.detach())
     assert float(dt.min()) >= 1e-3 - 1e-9 and float(dt.max()) <= 1e-1 + 1e-9
 
 
