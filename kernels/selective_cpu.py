@@ -10,7 +10,7 @@ made fast in the way the official CUDA kernel is:
 * the innermost loop runs over the block's channels, contiguous in memory, so that LLVM
   vectorizes it; exp is :func:`vexp`, a polynomial that vectorizes (numba's pip build has no
   vector math library, and a scalar exp call per element would cost 20 times more);
-* Δ = softplus(raw Δ + bias) is :func:`vsoftplus`, computed along time for a chunk of steps
+* Δ = softplus(raw Δ + bias) is :func:`vsoftplus`, computed along time for a chunk of 64 steps
   before the recurrence needs it, so that it vectorizes too (a scalar log1p call per (t, d) had
   cost as much as the whole recurrence).
 
@@ -23,10 +23,10 @@ The backward pass is a reverse scan, derived by hand (lesson 08). With g_t = ∂
     ∂A         += gx_t · Δ_t · exp(Δ_t A) · x_{t−1}
     ∂B_t       += gx_t · Δ_t · u_t            ∂u_t  = gy_t · D + Σ_n gx_t · Δ_t · B_t
 
-The forward pass saves the state every ``_CHECKPOINT`` = 64 steps (as the official CUDA kernel
-saves it at chunk boundaries). The backward walks back one such interval at a time: it recomputes
-the interval's states and decays exp(Δ A) from the checkpoint into a (65, N, w) buffer that stays
-in cache, then goes back through the interval without computing another exp. ∂B, ∂C (sums over
+The forward pass saves the state at the start of every chunk of ``_CHUNK`` = 64 steps (as the
+official CUDA kernel saves it at chunk boundaries). The backward walks back one chunk at a time:
+it recomputes the chunk's Δ, states and decays exp(Δ A) from the checkpoint into a (65, N, w)
+buffer that stays in cache, then goes back through the chunk without computing another exp. ∂B, ∂C (sums over
 channels) and ∂A (a sum over the batch) are written as partial sums per work item and added up
 at the end (where a CUDA kernel would use atomics). softplus' slope and the gradients of D and of
 the bias are done in the kernel; the gate's is NumPy around it.
@@ -58,9 +58,11 @@ __all__ = [
 ]
 
 _KERNEL_DTYPES = (np.float32, np.float64)
-_TIME_CHUNK = 128  # steps of Δ that the forward kernel prepares at a time (w × 128 numbers)
-_CHECKPOINT = 64  # the forward pass saves the state every 64 steps; the backward recomputes
-# the states in between, one chunk at a time, in a (65, N, w) buffer that stays in cache
+# Time runs in chunks of 64 steps. At the start of a chunk the kernels compute Δ (and, going
+# backward, softplus' slope) for the chunk's 64 steps, and the forward pass saves the state; the
+# backward pass recomputes a chunk's states from that checkpoint into a (65, N, w) buffer that
+# stays in cache.
+_CHUNK = 64
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,6 +187,24 @@ if HAVE_NUMBA:
         for i in range(y.size):
             out[i] = vsoftplus(y[i])
 
+    @njit(inline="always", fastmath=True)
+    def _step_sizes(raw, bias, softplus, dt, slope):
+        """dt[s] = softplus(raw[s] + bias), or raw[s] + bias without softplus, for one channel
+        and a chunk of steps: a loop along time, so that it vectorizes. When ``slope`` has room
+        it also receives d dt / d raw (σ(raw + bias); exactly 1 above torch's threshold 20)."""
+        if not softplus:
+            for s in range(raw.size):
+                dt[s] = raw[s] + bias
+                if slope.size:
+                    slope[s] = 1
+            return
+        for s in range(raw.size):
+            r = raw[s] + bias
+            dt[s] = vsoftplus(r)
+            if slope.size:
+                sig = 1 / (1 + vexp(-r))
+                slope[s] = sig if r <= 20 else sig * 0 + 1
+
     @njit(parallel=True, fastmath=True, cache=True)
     def _scan_fwd_kernel(
         delta, bias, softplus, u, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last,
@@ -197,7 +217,7 @@ if HAVE_NUMBA:
         time runs sequentially and the innermost loop runs over the block's channels, kept
         contiguous in small local buffers so that it is vectorized (8 or 16 channels per
         instruction). ``y_pre`` receives the output before the gate when ``keep_pre`` is set;
-        ``ckpt`` (B, ⌈L / _CHECKPOINT⌉, N, D) the state before every _CHECKPOINT-th step, for the
+        ``ckpt`` (B, ⌈L / _CHUNK⌉, N, D) the state before every _CHUNK-th step, for the
         backward pass (as the official kernel saves the state at every chunk boundary).
         """
         batch, dim, length = u.shape
@@ -214,23 +234,18 @@ if HAVE_NUMBA:
             dtu = np.empty(w, dtype=a.dtype)
             acc = np.empty(w, dtype=a.dtype)
             d_blk = D[d0:d1].copy()
-            dt_chunk = np.empty((w, _TIME_CHUNK), dtype=a.dtype)
+            dt_chunk = np.empty((w, _CHUNK), dtype=a.dtype)
+            no_slope = np.empty(0, dtype=a.dtype)
             for t in range(length):
-                tc = t % _TIME_CHUNK
-                if tc == 0:  # Δ for the next chunk of steps, a loop along time that vectorizes
-                    steps = min(_TIME_CHUNK, length - t)
+                tc = t % _CHUNK
+                if tc == 0:  # a new chunk: its Δ, and the checkpoint for the backward pass
+                    steps = min(_CHUNK, length - t)
                     for j in range(w):
-                        row = delta[b, d0 + j, t : t + steps]
-                        bj = bias[d0 + j]
-                        dt_row = dt_chunk[j]
-                        if softplus:
-                            for s in range(steps):
-                                dt_row[s] = vsoftplus(row[s] + bj)
-                        else:
-                            for s in range(steps):
-                                dt_row[s] = row[s] + bj
-                if t % _CHECKPOINT == 0:
-                    ckpt[b, t // _CHECKPOINT, :, d0:d1] = x
+                        _step_sizes(
+                            delta[b, d0 + j, t : t + steps], bias[d0 + j], softplus,
+                            dt_chunk[j], no_slope,
+                        )  # fmt: skip
+                    ckpt[b, t // _CHUNK, :, d0:d1] = x
                 for j in range(w):
                     dt_t[j] = dt_chunk[j, tc]
                     dtu[j] = dt_t[j] * u[b, d0 + j, t]
@@ -262,7 +277,7 @@ if HAVE_NUMBA:
     ):  # fmt: skip
         """The reverse scan. delta (raw Δ), u, gy = ∂loss/∂y (before D and the gate): (B, D, L);
         glast: ∂loss/∂x_{L−1} (B, N, D); AT: (N, D); Bt, Ct: (B, L, N); ckpt: the forward
-        pass' checkpoints (B, ⌈L / _CHECKPOINT⌉, N, D).
+        pass' checkpoints (B, ⌈L / _CHUNK⌉, N, D).
 
         Writes du and ddelta (w.r.t. the raw Δ: softplus' slope included), (B, D, L), and
         per-work-item partial sums dbias_part[b], dD_part[b] (D,), dA_part[b] (N, D) and
@@ -278,30 +293,14 @@ if HAVE_NUMBA:
             d1 = min(dim, d0 + width)
             w = d1 - d0
             a = AT[:, d0:d1].copy()  # (N, w)
-            # 0) Δ = softplus(raw Δ + bias) and its slope σ(raw Δ + bias), a loop along time
-            #    per channel (contiguous, so it vectorizes), kept as (w, L)
-            dts = np.empty((w, length), dtype=a.dtype)
-            slopes = np.ones((w, length), dtype=a.dtype)
-            for j in range(w):
-                row = delta[b, d0 + j]
-                bj = bias[d0 + j]
-                dt_row = dts[j]
-                if softplus:
-                    slope_row = slopes[j]
-                    for t in range(length):
-                        r = row[t] + bj
-                        dt_row[t] = vsoftplus(r)
-                        slope = 1 / (1 + vexp(-r))
-                        slope_row[t] = slope if r <= 20 else slope * 0 + 1  # torch: exactly 1
-                else:
-                    for t in range(length):
-                        dt_row[t] = row[t] + bj
-            # 1) walk back in time, one checkpoint interval at a time: recompute that interval's
-            #    states xs[s] = x_{t0+s-1} (xs[0] from the forward pass' checkpoint) and decays
-            #    eas[s] = exp(Δ_{t0+s} A), then go back through it with gx = ∂loss/∂x_t
-            #    (carried as exp(Δ_{t+1} A) gx_{t+1})
-            xs = np.empty((_CHECKPOINT + 1, dstate, w), dtype=a.dtype)
-            eas = np.empty((_CHECKPOINT, dstate, w), dtype=a.dtype)
+            # walk back in time, one chunk at a time: compute the chunk's Δ and softplus'
+            # slope, recompute its states xs[s] = x_{t0+s-1} (xs[0] is the forward pass'
+            # checkpoint) and decays eas[s] = exp(Δ_{t0+s} A), then go back through it with
+            # gx = ∂loss/∂x_t (carried as exp(Δ_{t+1} A) gx_{t+1})
+            dts = np.empty((w, _CHUNK), dtype=a.dtype)
+            slopes = np.empty((w, _CHUNK), dtype=a.dtype)
+            xs = np.empty((_CHUNK + 1, dstate, w), dtype=a.dtype)
+            eas = np.empty((_CHUNK, dstate, w), dtype=a.dtype)
             dt_t = np.empty(w, dtype=a.dtype)
             u_t = np.empty(w, dtype=a.dtype)
             g_t = np.empty(w, dtype=a.dtype)
@@ -311,13 +310,18 @@ if HAVE_NUMBA:
             gu = np.empty(w, dtype=a.dtype)
             dbias = np.zeros(w, dtype=a.dtype)
             dD = np.zeros(w, dtype=a.dtype)
-            for c in range((length - 1) // _CHECKPOINT, -1, -1):
-                t0 = c * _CHECKPOINT
-                steps = min(_CHECKPOINT, length - t0)
+            for c in range((length - 1) // _CHUNK, -1, -1):
+                t0 = c * _CHUNK
+                steps = min(_CHUNK, length - t0)
+                for j in range(w):
+                    _step_sizes(
+                        delta[b, d0 + j, t0 : t0 + steps], bias[d0 + j], softplus, dts[j],
+                        slopes[j],
+                    )  # fmt: skip
                 xs[0] = ckpt[b, c, :, d0:d1]
                 for s in range(steps):
                     for j in range(w):
-                        dt_t[j] = dts[j, t0 + s]
+                        dt_t[j] = dts[j, s]
                         u_t[j] = dt_t[j] * u[b, d0 + j, t0 + s]  # Δ_t u_t
                     for n in range(dstate):
                         b_n = Bt[b, t0 + s, n]
@@ -332,7 +336,7 @@ if HAVE_NUMBA:
                 for s in range(steps - 1, -1, -1):
                     t = t0 + s
                     for j in range(w):
-                        dt_t[j] = dts[j, t]
+                        dt_t[j] = dts[j, s]
                         u_t[j] = u[b, d0 + j, t]
                         g_t[j] = gy[b, d0 + j, t]
                         gdt[j] = 0
@@ -362,7 +366,7 @@ if HAVE_NUMBA:
                         dC_part[blk, b, t, n] = sum_c
                     for j in range(w):
                         du[b, d0 + j, t] = gu[j] + g_t[j] * D[d0 + j]
-                        graw = gdt[j] * slopes[j, t]
+                        graw = gdt[j] * slopes[j, s]
                         ddelta[b, d0 + j, t] = graw
                         dbias[j] += graw
                         dD[j] += g_t[j] * u_t[j]
@@ -426,7 +430,7 @@ def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pr
     out = np.empty((batch, dim, length), dtype)
     y_pre = np.empty((batch, dim, length) if keep_pre else (0, 0, 0), dtype)
     last = np.empty((batch, dstate, dim), dtype)
-    ckpt = np.empty((batch, -(-length // _CHECKPOINT), dstate, dim), dtype)
+    ckpt = np.empty((batch, -(-length // _CHUNK), dstate, dim), dtype)
     _scan_fwd_kernel(
         np.ascontiguousarray(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
         bool(delta_softplus), np.ascontiguousarray(u), np.ascontiguousarray(A.T),
@@ -447,7 +451,7 @@ def selective_scan_bwd(
     Returns a dict with du, ddelta (w.r.t. the raw delta, before bias and softplus), dA, dB, dC,
     and dD, dz, ddelta_bias for the arguments that were given. ``y_pre`` (optional, with a gate
     z) is the output before the gate, and ``checkpoints`` (optional) the states the forward
-    pass saved every ``_CHECKPOINT`` steps, both as :func:`_forward` returns them; without them
+    pass saved every ``_CHUNK`` steps, both as :func:`_forward` returns them; without them
     the forward pass is run again to get them.
     """
     if not HAVE_NUMBA:  # pragma: no cover
@@ -475,7 +479,7 @@ def selective_scan_bwd(
     result = {}
     # the element-wise tail, backwards: out = (y_scan + D u) · silu(z)
     gy = dout
-    checkpoint_shape = (batch, -(-length // _CHECKPOINT), dstate, dim)
+    checkpoint_shape = (batch, -(-length // _CHUNK), dstate, dim)
     need_pre = z is not None and (y_pre is None or np.shape(y_pre) != u.shape)
     if need_pre or checkpoints is None or np.shape(checkpoints) != checkpoint_shape:
         _, _, y_pre, checkpoints = _forward(

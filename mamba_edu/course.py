@@ -233,19 +233,23 @@ def _sha(data: bytes) -> str:
 
 
 @dataclass
-class WorkspaceAction:
-    lesson: str
-    action: str  # "created", "updated", "unchanged", "kept yours"
-    path: Path
-    new_version: Path | None = None
+class FileAction:
+    """What a command did with one file: "created", "updated", "unchanged" or "kept yours"
+    (the file was changed by hand, and ``new_version`` is where the course's version went)."""
+
+    path: Path | str  # the workspace notebook, or a path relative to the course folder
+    action: str
+    new_version: Path | str | None = None
 
     def describe(self) -> str:
-        if self.action == "kept yours":
-            return (
-                f"{self.path.name}: you have changed it, so it was left as it is; the new version "
-                f"is beside it as {self.new_version.name}"
-            )
-        return f"{self.path.name}: {self.action}"
+        name = self.path.name if isinstance(self.path, Path) else self.path
+        if self.action != "kept yours":
+            return f"{name}: {self.action}"
+        if isinstance(self.new_version, Path):  # a notebook written beside the learner's
+            where = f"the new version is beside it as {self.new_version.name}"
+        else:
+            where = f"the course's version is at {self.new_version}"
+        return f"{name}: you have changed it, so it was left as it is; {where}"
 
 
 def _check_writable(folder: Path, what: str = "workspace folder") -> None:
@@ -314,9 +318,7 @@ def _refresh(target: Path, key: str, data: bytes, manifest: dict[str, str], put_
     return action, None
 
 
-def update_workspace(
-    folder: str | os.PathLike, specs: list[str] | None = None
-) -> list[WorkspaceAction]:
+def update_workspace(folder: str | os.PathLike, specs: list[str] | None = None) -> list[FileAction]:
     """Write or refresh the learner's student notebooks in ``folder``; return what was done.
 
     A notebook is replaced only when its bytes are exactly what this command wrote last time (the
@@ -337,7 +339,7 @@ def update_workspace(
                 f"{target} is in the way and is not a notebook. Nothing was written: move it away "
                 f"and run the command again."
             )
-        planned.append((lesson, target, _notebook_bytes(student_notebook(build_notebook(lesson)))))
+        planned.append((target, _notebook_bytes(student_notebook(build_notebook(lesson)))))
 
     def put_beside(target: Path, data: bytes) -> Path:
         beside = _beside(target, data)
@@ -346,9 +348,9 @@ def update_workspace(
         return beside
 
     actions = []
-    for lesson, target, data in planned:
+    for target, data in planned:
         action, beside = _refresh(target, target.name, data, manifest, put_beside)
-        actions.append(WorkspaceAction(lesson.name, action, target, beside))
+        actions.append(FileAction(target, action, beside))
     (folder / MANIFEST).write_text(
         json.dumps({"written": manifest}, indent=1, sort_keys=True) + "\n"
     )
@@ -644,26 +646,11 @@ def nbgrader_config(
     )
 
 
-@dataclass
-class AssignAction:
-    path: str  # relative to the course folder
-    action: str  # "created", "updated", "unchanged", "kept yours"
-    new_version: str | None = None
-
-    def describe(self) -> str:
-        if self.action == "kept yours":
-            return (
-                f"{self.path}: you have changed it, so it was left as it is; the course's version "
-                f"is at {self.new_version}"
-            )
-        return f"{self.path}: {self.action}"
-
-
 def assign(
     course_dir: str | os.PathLike,
     specs: list[str] | None = None,
     course_id: str = "mamba-edu",
-) -> list[AssignAction]:
+) -> list[FileAction]:
     """Lay out (or refresh) an nbgrader course folder from the lesson sources; return what was done.
 
     Writes ``nbgrader_config.py`` and ``source/<lesson>/<lesson>.ipynb`` (the instructor notebook,
@@ -727,11 +714,11 @@ def assign(
         (folder / new_rel).write_bytes(data)
         return new_rel
 
-    actions: list[AssignAction] = []
+    actions: list[FileAction] = []
     for rel, data in planned:
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         action, new_rel = _refresh(target, rel, data, manifest, put_aside)
-        actions.append(AssignAction(rel, action, new_rel))
+        actions.append(FileAction(rel, action, new_rel))
     manifest_path.write_text(json.dumps({"written": manifest}, indent=1, sort_keys=True) + "\n")
     return actions

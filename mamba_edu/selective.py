@@ -122,6 +122,20 @@ def validate_selective_args(u, delta, A, B, C, D=None, z=None, delta_bias=None, 
     return u, delta, A, B, C, D, z, delta_bias
 
 
+def _step_sizes(delta, delta_bias, delta_softplus):
+    """Δ as the recurrence uses it: the raw Δ (…, D, L), plus the bias (D,), through softplus."""
+    if delta_bias is not None:
+        delta = delta + delta_bias[:, None]
+    return softplus(delta) if delta_softplus else delta
+
+
+def _skip_and_gate(y, u, D, z):
+    """out = (y + D u) · silu(z), for whichever of D and z is given; shapes (…, D, L)."""
+    if D is not None:
+        y = y + D[:, None] * u
+    return y if z is None else y * silu(z)
+
+
 def selective_scan(
     u,
     delta,
@@ -146,10 +160,7 @@ def selective_scan(
     )
     batch, dim, length = u.shape
     dstate = A.shape[1]
-    if delta_bias is not None:
-        delta = delta + delta_bias[:, None]
-    if delta_softplus:
-        delta = softplus(delta)
+    delta = _step_sizes(delta, delta_bias, delta_softplus)
 
     x = np.zeros((batch, dim, dstate), dtype=u.dtype)  # the state, (B, D, N)
     y = np.empty((batch, dim, length), dtype=u.dtype)
@@ -159,10 +170,7 @@ def selective_scan(
         Bu_bar = dt * B[:, None, :, t] * u[:, :, t, None]  # (B, D, N): Euler for B
         x = A_bar * x + Bu_bar
         y[:, :, t] = np.einsum("bdn,bn->bd", x, C[:, :, t])
-    if D is not None:
-        y = y + D[:, None] * u
-    if z is not None:
-        y = y * silu(z)
+    y = _skip_and_gate(y, u, D, z)
     return (y, x) if return_last_state else y
 
 
@@ -194,18 +202,10 @@ def selective_step(state, u, delta, A, B, C, D=None, z=None, delta_bias=None, de
         column(u), column(delta), A, column(B), column(C), D, column(z), delta_bias,
         dtype=np.result_type(state.dtype, np.float64),
     )  # fmt: skip
-    if delta_bias is not None:
-        delta = delta + delta_bias[:, None]
-    if delta_softplus:
-        delta = softplus(delta)
-    dt = delta[:, :, 0, None]  # (B, D, 1)
+    dt = _step_sizes(delta, delta_bias, delta_softplus)[:, :, 0, None]  # (B, D, 1)
     new_state = np.exp(dt * A) * state + dt * B[:, None, :, 0] * u[:, :, 0, None]
-    y = np.einsum("bdn,bn->bd", new_state, C[:, :, 0])
-    if D is not None:
-        y = y + D * u[:, :, 0]
-    if z is not None:
-        y = y * silu(z[:, :, 0])
-    return y, new_state
+    y = np.einsum("bdn,bn->bd", new_state, C[:, :, 0])[:, :, None]  # (B, D, 1): one step
+    return _skip_and_gate(y, u, D, z)[:, :, 0], new_state
 
 
 def selective_scan_materialized(
@@ -220,10 +220,7 @@ def selective_scan_materialized(
     u, delta, A, B, C, D, z, delta_bias = validate_selective_args(
         u, delta, A, B, C, D, z, delta_bias, dtype=dtype
     )
-    if delta_bias is not None:
-        delta = delta + delta_bias[:, None]
-    if delta_softplus:
-        delta = softplus(delta)
+    delta = _step_sizes(delta, delta_bias, delta_softplus)
     decay = np.exp(delta[..., None] * A[None, :, None, :])  # (B, D, L, N)
     drive = delta[..., None] * B.transpose(0, 2, 1)[:, None] * u[..., None]  # (B, D, L, N)
     x = np.zeros_like(decay[:, :, 0])  # (B, D, N)
@@ -231,11 +228,7 @@ def selective_scan_materialized(
     for t in range(u.shape[2]):
         x = decay[:, :, t] * x + drive[:, :, t]
         y[:, :, t] = np.einsum("bdn,bn->bd", x, C[:, :, t])
-    if D is not None:
-        y = y + D[:, None] * u
-    if z is not None:
-        y = y * silu(z)
-    return y
+    return _skip_and_gate(y, u, D, z)
 
 
 def influence(delta, a):
@@ -356,16 +349,15 @@ class TokenSSM(nn.Module):
                 f"expected vocab_size >= 2, n_out >= 1 and n_layers >= 1, got {vocab_size}, "
                 f"{n_out}, {n_layers}"
             )
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)
         self.n_out = n_out
-        self.embed = nn.Embedding(vocab_size, d_model)
-        self.layers = nn.ModuleList(
-            SelectiveSSM(d_model, d_state, expand, selective) for _ in range(n_layers)
-        )
-        self.norm = nn.LayerNorm(d_model)
-        self.head = nn.Linear(d_model, vocab_size)
-        torch.random.set_rng_state(generator_state)
+        with torch.random.fork_rng():  # seeded weights; the caller's random stream is untouched
+            torch.manual_seed(seed)
+            self.embed = nn.Embedding(vocab_size, d_model)
+            self.layers = nn.ModuleList(
+                SelectiveSSM(d_model, d_state, expand, selective) for _ in range(n_layers)
+            )
+            self.norm = nn.LayerNorm(d_model)
+            self.head = nn.Linear(d_model, vocab_size)
 
     def forward(self, tokens):
         if tokens.dim() != 2 or tokens.dtype not in (torch.int64, torch.int32):
