@@ -8,6 +8,7 @@ The selective-scan benchmark tool is an experiment: ``mamba-edu run scan_benchma
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import time
@@ -100,8 +101,6 @@ def one_thread() -> Iterator[None]:
 def _main(argv=None) -> int:
     """``python -m mamba_edu.bench scan [--all] [--quick]``: the older name of
     ``mamba-edu run scan_benchmark`` (prints the tables; writes no JSON)."""
-    import argparse
-
     # only on the command line: the timing helpers never import the experiments built on them
     from mamba_edu.experiments import scan_benchmark as tool
 

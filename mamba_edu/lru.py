@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mamba_edu import contract
+
 __all__ = [
     "LRUParams",
     "ring_init",
@@ -43,29 +45,6 @@ __all__ = [
     "DenseLinearRNN",
     "SequenceClassifier",
 ]
-
-
-def _size(value, name: str) -> int:
-    """A positive integer size (a NumPy integer is fine; a float, bool or array is not)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"expected {name} a positive integer, got {value!r}")
-    return int(value)
-
-
-def _real(value, name: str) -> float:
-    """A real scalar (an array, even of one element, is refused: it hides a shape mistake)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"expected {name} a real number, got {value!r}")
-    return float(value)
-
-
-def _float_array(value, name: str) -> np.ndarray:
-    """``value`` as a float64 array; integer, boolean or object arrays are refused (an integer
-    input is usually token ids that were meant to be embedded first)."""
-    array = np.asarray(value)
-    if array.dtype.kind != "f":
-        raise ValueError(f"expected {name} of a floating dtype, got {array.dtype}")
-    return array.astype(np.float64, copy=False)
 
 
 def ring_init(
@@ -82,9 +61,9 @@ def ring_init(
     Uniform on the ring (in area) means |λ|² uniform on [r_min², r_max²]:
     ν^log = log(−½ log(u₁(r_max² − r_min²) + r_min²)), θ^log = log(max_phase · u₂), u₁, u₂ ~ U[0, 1).
     """
-    d_state = _size(d_state, "d_state")
-    r_min, r_max = _real(r_min, "r_min"), _real(r_max, "r_max")
-    max_phase = _real(max_phase, "max_phase")
+    d_state = contract.positive_int("d_state", d_state)
+    r_min, r_max = contract.real_scalar("r_min", r_min), contract.real_scalar("r_max", r_max)
+    max_phase = contract.real_scalar("max_phase", max_phase)
     if not 0 <= r_min < r_max <= 1:
         raise ValueError(f"expected 0 <= r_min < r_max <= 1, got r_min={r_min}, r_max={r_max}")
     if not 0 < max_phase <= 2 * np.pi:
@@ -106,7 +85,10 @@ def eigenvalues(nu_log, theta_log) -> np.ndarray:
 
     nu_log and theta_log: real arrays of one shape (usually (N,)); λ has that shape, complex.
     """
-    nu_log, theta_log = _float_array(nu_log, "nu_log"), _float_array(theta_log, "theta_log")
+    nu_log, theta_log = (
+        contract.float_array("nu_log", nu_log),
+        contract.float_array("theta_log", theta_log),
+    )
     if nu_log.shape != theta_log.shape:
         raise ValueError(
             f"expected nu_log and theta_log of the same shape, got {nu_log.shape} and "
@@ -135,7 +117,7 @@ def init_lru(
     """The paper's initialization: ring eigenvalues, γ = √(1 − |λ|²), B ~ N(0, 1/(2H)) per real and
     imaginary part, C ~ N(0, 1/N) per part, D ~ N(0, 1). Shapes: B (N, H), C (H, N), D (H,), the
     rest (N,), with N = d_state."""
-    H, N = _size(H, "H"), _size(d_state, "d_state")
+    H, N = contract.positive_int("H", H), contract.positive_int("d_state", d_state)
     rng = np.random.default_rng(rng)
     nu_log, theta_log = ring_init(N, r_min, r_max, max_phase, rng=rng)
     lam = eigenvalues(nu_log, theta_log)
@@ -152,7 +134,7 @@ def lru_forward(params: LRUParams, x, *, normalize: bool = True, return_state: b
 
     ``normalize=False`` drops γ, to see the forward blow-up the normalization prevents.
     """
-    x = _float_array(x, "x")
+    x = contract.float_array("x", x)
     N, H = params.B.shape
     if x.ndim != 2 or x.shape[1] != H or x.shape[0] < 1:
         raise ValueError(f"expected x of shape (L, H) = (L, {H}) with L >= 1, got {x.shape}")
@@ -175,7 +157,7 @@ def prop3_expected_norm(r_min: float, r_max: float) -> float:
     averaging 1/(1 − r²) over r² uniform on [r_min², r_max²] gives
     log((1 − r_min²)/(1 − r_max²)) / (r_max² − r_min²). Scalars in, a float out.
     """
-    r_min, r_max = _real(r_min, "r_min"), _real(r_max, "r_max")
+    r_min, r_max = contract.real_scalar("r_min", r_min), contract.real_scalar("r_max", r_max)
     if not 0 <= r_min < r_max < 1:
         raise ValueError(f"expected 0 <= r_min < r_max < 1, got r_min={r_min}, r_max={r_max}")
     return float(np.log((1 - r_min**2) / (1 - r_max**2)) / (r_max**2 - r_min**2))

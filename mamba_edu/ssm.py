@@ -27,6 +27,8 @@ import numpy as np
 import scipy.linalg
 from numpy.polynomial import legendre
 
+from mamba_edu import contract
+
 __all__ = [
     "discretize",
     "hippo_legs",
@@ -44,19 +46,12 @@ __all__ = [
 METHODS = ("euler", "bilinear", "zoh")
 
 
-def _size(value, name: str) -> int:
-    """A positive integer size (a NumPy integer is fine; a float, bool or array is not)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"expected {name} a positive integer, got {value!r}")
-    return int(value)
-
-
 def _numeric(value, name: str) -> np.ndarray:
-    """``value`` as a float or complex array; integer, boolean and object arrays are refused
-    (integer arithmetic would truncate the exponentials and divisions below)."""
+    """``value`` as a float or complex array (diagonal SSMs are complex, so contract.float_array,
+    which is for real arrays, does not fit); integer, boolean and object arrays are refused."""
     array = np.asarray(value)
     if array.dtype.kind not in "fc":
-        raise ValueError(f"expected {name} of a floating or complex dtype, got {array.dtype}")
+        raise TypeError(f"expected {name} to be a float or complex array, got dtype {array.dtype}")
     return array
 
 
@@ -99,9 +94,7 @@ def discretize(A, B, delta: float, method: str = "zoh"):
     A, B, N = _as_ssm(A, B)
     if method not in METHODS:
         raise ValueError(f"expected method one of {METHODS}, got {method!r}")
-    if isinstance(delta, bool) or not isinstance(delta, int | float | np.integer | np.floating):
-        raise ValueError(f"expected the step delta a real number, got {delta!r}")
-    dt = float(delta)
+    dt = contract.real_scalar("delta", delta)
     if not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"expected a positive step delta, got {delta}")
     dtype = np.result_type(A, B, np.float64)
@@ -134,7 +127,7 @@ def hippo_legs(d_state: int):
     A_nk = −√(2n+1)·√(2k+1) for n > k,  −(n+1) for n = k,  0 for n < k;   B_n = √(2n+1).
     With these, h'(t) = A h(t)/t + B x(t)/t keeps h(t) the Legendre coefficients of x's history.
     """
-    n = np.arange(_size(d_state, "d_state"))
+    n = np.arange(contract.positive_int("d_state", d_state))
     r = np.sqrt(2 * n + 1)
     A = -np.tril(np.outer(r, r), k=-1) - np.diag(n + 1.0)
     return A, r.copy()
@@ -151,10 +144,7 @@ def hippo_legs_online(f, d_state: int) -> np.ndarray:
     f has shape (L,), real. Returns c of shape (L, N), N = ``d_state``: row k summarizes
     f_1 … f_k, all of it, at every k.
     """
-    f = _sequence(f, "f")
-    if f.dtype.kind != "f":
-        raise ValueError(f"expected a real signal f, got {f.dtype}")
-    f = f.astype(np.float64, copy=False)
+    f = _sequence(contract.float_array("f", f), "f")  # real: the Legendre coefficients are real
     A, B = hippo_legs(d_state)
     N = A.shape[0]
     eye = np.eye(N)
@@ -176,27 +166,26 @@ def legendre_reconstruct(c, M: int) -> np.ndarray:
     c = _numeric(c, "c")
     if c.ndim != 1 or c.shape[0] < 1:
         raise ValueError(f"expected coefficients c of shape (N,) with N >= 1, got {c.shape}")
-    if c.dtype.kind != "f":
-        raise ValueError(f"expected real coefficients c, got {c.dtype}")
-    s = np.linspace(-1.0, 1.0, _size(M, "M"))
-    return legendre.legval(s, c.astype(np.float64) * np.sqrt(2 * np.arange(c.shape[0]) + 1))
+    c = contract.float_array("c", c)
+    s = np.linspace(-1.0, 1.0, contract.positive_int("M", M))
+    return legendre.legval(s, c * np.sqrt(2 * np.arange(c.shape[0]) + 1))
 
 
 def s4d_real(d_state: int) -> np.ndarray:
     """S4D-Real: A_n = −(n+1), n = 0 … N−1 (real, as Mamba's A_log = log(1 … N)); shape (N,)."""
-    return -(np.arange(_size(d_state, "d_state")) + 1.0)
+    return -(np.arange(contract.positive_int("d_state", d_state)) + 1.0)
 
 
 def s4d_lin(d_state: int) -> np.ndarray:
     """S4D-Lin: A_n = −1/2 + iπn (the official code's form; the Mamba paper writes it without π);
     shape (N,), complex."""
-    n = np.arange(_size(d_state, "d_state"))
+    n = np.arange(contract.positive_int("d_state", d_state))
     return -0.5 + 1j * np.pi * n
 
 
 def s4d_inv(d_state: int) -> np.ndarray:
     """S4D-Inv: A_n = −1/2 + i (N/π)(N/(2n+1) − 1); shape (N,), complex."""
-    N = _size(d_state, "d_state")
+    N = contract.positive_int("d_state", d_state)
     n = np.arange(N)
     return -0.5 + 1j * (N / np.pi) * (N / (2 * n + 1) - 1)
 
@@ -212,7 +201,7 @@ def ssm_kernel(Ab, Bb, C, L: int) -> np.ndarray:
     C = _numeric(C, "C")
     if C.shape != (N,):
         raise ValueError(f"expected C of shape (N,) = ({N},), got {C.shape}")
-    L = _size(L, "L")
+    L = contract.positive_int("L", L)
     if Ab.ndim == 1:
         powers = Ab[:, None] ** np.arange(L)[None, :]  # (N, L): the Vandermonde matrix
         return (C * Bb) @ powers

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import mamba_edu
 from mamba_edu.bench import machine_summary
@@ -36,8 +37,6 @@ def command_line(name: str, quick: bool, out, overrides: dict) -> str:
 
 def provenance(name: str, command: str, config: dict) -> dict:
     """Fields every record starts with: what ran, where, with which versions, when (UTC)."""
-    import torch  # every experiment trains or times torch code; its version is part of the result
-
     return dict(
         experiment=name,
         command=command,

@@ -11,19 +11,15 @@ Shapes are (batch, D, L, N): batch size, channels, length, state size.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
-import sys
 import time
-import types
 
 import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mamba_edu import selective
+from mamba_edu import official, selective
 from mamba_edu.bench import machine_summary, time_call
 from mamba_edu.kernels import selective_cpu
 
@@ -53,7 +49,7 @@ def _selective_inputs(batch, dim, length, d_state, seed=0):
     f32 = np.float32
     dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), dim))
     return dict(
-        u=rng.standard_normal((batch, dim, length)).astype(f32),
+        x=rng.standard_normal((batch, dim, length)).astype(f32),
         delta=(0.1 * rng.standard_normal((batch, dim, length))).astype(f32),
         A=-np.tile(np.arange(1, d_state + 1, dtype=f32), (dim, 1)),
         B=rng.standard_normal((batch, d_state, length)).astype(f32),
@@ -63,10 +59,10 @@ def _selective_inputs(batch, dim, length, d_state, seed=0):
     )
 
 
-def _mambapy_scan(pscan, u, delta, A, B, C, D, delta_bias):
+def _mambapy_scan(pscan, x, delta, A, B, C, D, delta_bias):
     """The selective scan through mambapy's parallel scan (which takes (batch, L, D, N) tensors)."""
     dt = F.softplus(delta + delta_bias[:, None]).transpose(1, 2)  # (batch, L, D)
-    x = u.transpose(1, 2)  # (batch, L, D)
+    x = x.transpose(1, 2)  # (batch, L, D)
     decay = (dt.unsqueeze(-1) * A).exp()  # (batch, L, D, N)
     drive = dt.unsqueeze(-1) * B.transpose(1, 2).unsqueeze(2) * x.unsqueeze(-1)  # (batch, L, D, N)
     states = pscan(decay, drive)  # (batch, L, D, N)
@@ -105,8 +101,8 @@ def _scan_contenders(shape, backward: bool, include_slow: bool):
         )
     else:
 
-        def official(**kw):
-            return selective_scan_ref(**kw, delta_softplus=True)
+        def official(x, **kw):
+            return selective_scan_ref(x, **kw, delta_softplus=True)  # mamba_ssm calls x ``u``
 
         if backward:
             contenders.append(("mamba_ssm selective_scan_ref + autograd", with_grad(official), ""))
@@ -157,23 +153,11 @@ def _compile_kernels() -> float:
 
 
 def _official_selective_scan_ref():
-    """mamba_ssm's selective_scan_ref, imported without its CUDA extension, or why not."""
-    if "mamba_ssm" not in sys.modules:  # skip mamba_ssm/__init__ (it imports every model)
-        spec = importlib.util.find_spec("mamba_ssm")
-        if spec is None:
-            return "mamba_ssm not installed (make test installs it)"
-        package = types.ModuleType("mamba_ssm")
-        package.__path__ = list(spec.submodule_search_locations)
-        package.__spec__ = spec
-        sys.modules["mamba_ssm"] = package
-    sys.modules.setdefault("selective_scan_cuda", types.ModuleType("selective_scan_cuda"))
-    os.environ.setdefault("MAMBA_DETERMINISTIC", "1")
-    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
+    """mamba_ssm's selective_scan_ref (through the course's one adapter), or why not."""
     try:
-        module = importlib.import_module("mamba_ssm.ops.selective_scan_interface")
-    except Exception as error:  # noqa: BLE001 - report any import failure as a reason
-        return f"mamba_ssm import failed: {error}"
-    return module.selective_scan_ref
+        return official.selective_scan_ref()
+    except official.Unavailable as why:
+        return str(why)
 
 
 def exp_floor(shape, threads: int) -> float:
