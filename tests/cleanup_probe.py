@@ -9,17 +9,16 @@ import os
 import time
 from pathlib import Path
 
+import nbformat
+
 # the browser suite's own fixtures, so that their cleanup is what gets tested
-from test_e2e_browser import browser_context, lab, page  # noqa: F401
+from test_e2e_browser import browser_context, lab, open_notebook, page  # noqa: F401
 
 
 def test_hold_a_server_a_kernel_and_chromium_until_killed(page, lab):  # noqa: F811
-    page.goto(f"{lab.url}/lab?token={lab.token}")
-    page.wait_for_selector(".jp-LauncherCard")
-    lab.api("/api/kernels", method="POST", timeout=60)
-    deadline = time.monotonic() + 90
-    while not lab.kernels_idle():
-        assert time.monotonic() < deadline, "the kernel did not start"
-        time.sleep(0.5)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('held')")])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, lab.workspace / "cleanup-probe.ipynb")
+    open_notebook(page, lab, "cleanup-probe.ipynb")  # waits until its kernel is idle
     Path(os.environ["MAMBA_EDU_PROBE_READY"]).write_text(str(os.getpid()))
     time.sleep(3600)  # until killed
