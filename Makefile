@@ -76,6 +76,9 @@ lint: install-test
 	$(VENV)/bin/ruff format --check mamba_edu kernels tests notebooks conftest.py
 
 # Includes the browser tests (marker e2e): JupyterLab in Chromium, artifacts/e2e/ screenshots.
+# Every pytest exit status but 0 fails the target, 5 ("no tests collected") included: a selection
+# or a build that finds nothing to test is an error, never a pass. A run stopped by `timeout` or
+# SIGTERM tears its servers, kernels and Chromium down first (conftest.py) and exits 2.
 test-unit: install-test install-browser
 	MAMBA_EDU_REQUIRE_PARITY=1 $(PY) -m pytest tests -q --durations=25
 

@@ -1,10 +1,15 @@
-"""Repository-wide pytest hooks: the time budget of each lesson executed under nbval.
+"""Repository-wide pytest hooks (``tests/`` and the lessons run under nbval both load these).
 
-nbval runs a notebook as one test per cell; this adds the cells' times up per lesson and fails the
-run when a lesson takes longer than its budget (``mamba_edu.course.ROADMAP``: 60 s for lesson 00,
-3 minutes for the others, on a 2-core CPU).
+* The time budget of each lesson executed under nbval: nbval runs a notebook as one test per
+  cell; this adds the cells' times up per lesson and fails the run when a lesson takes longer than
+  its budget (``mamba_edu.course.ROADMAP``: 60 s for lesson 00, 3 minutes for the others, on a
+  2-core CPU).
+* A run stopped with SIGTERM (``timeout``, a CI limit) tears its fixtures down first, so that no
+  Jupyter server, kernel or Chromium outlives it (``tests/processes.py`` covers SIGKILL).
 """
 
+import signal
+import threading
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,6 +23,21 @@ def _budgets() -> list[tuple[str, float, float]]:
     return [
         (name, secs, budgets.get(name[:2], 180.0)) for name, secs in sorted(_lesson_seconds.items())
     ]
+
+
+def pytest_configure(config):
+    # By default Python dies of SIGTERM on the spot, without tearing anything down. Turned into
+    # KeyboardInterrupt, it makes pytest stop the way Ctrl-C does: the current test ends, every
+    # fixture is torn down (servers, kernels, browsers), and the exit status says "interrupted".
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    # Only the first one: `timeout` signals pytest and then its whole process group, and a second
+    # KeyboardInterrupt would cut the teardown short. SIGKILL still ends the run at any moment.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt("SIGTERM: stopping, and tearing the fixtures down")
 
 
 def pytest_runtest_logreport(report):

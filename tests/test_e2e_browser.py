@@ -41,6 +41,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from processes import die_with_parent
 
 from mamba_edu import course
 
@@ -220,9 +221,16 @@ def lab(tmp_path_factory):
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     log = root / "lab.log"
+    # Its own session, so that stopping it reaches every process it started; and it gets SIGTERM
+    # (on which it shuts its kernels down) should pytest die without tearing this fixture down.
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
     server = Lab(root, workspace, port, token, proc, log)
     try:
@@ -645,8 +653,30 @@ def test_lesson_runs_and_its_widgets_respond_in_jupyterlab(page, lab, lesson):
         assert not result["problems"], "\n".join(
             result["problems"] + [f"(screenshots: {ARTIFACTS}/{lesson.name}*.png)"]
         )
-        if _uses_widgets(nbformat.read(lab.workspace / path, as_version=4)):
+        saved = nbformat.read(lab.workspace / path, as_version=4)  # as Ctrl+S wrote it
+        if _uses_widgets(saved):
             assert result["widgets"] >= 1, "the lesson uses widgets but none has a control"
+        check_student_notebook(lesson, saved)
+
+
+def check_student_notebook(lesson: course.Lesson, saved: nbformat.NotebookNode) -> None:
+    """What a learner's run of the student notebook must print, read from the saved file: one
+    stub per exercise, each one's friendly message, no traceback, and (lesson 00) the measurement
+    after the exercises ran on the reference. (Once tests/test_student_notebooks.py, run outside
+    the browser: the learner's run in JupyterLab covers it.)"""
+    nbformat.validate(saved)
+    code = [c for c in saved.cells if c.cell_type == "code"]
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, [f"{e.ename}: {e.evalue}" for e in errors]
+    n_stubs = sum(course.CODE_STUB in c.source for c in code)
+    assert n_stubs == len(course.exercises(lesson)), n_stubs
+    text = "\n".join(
+        o.get("text", "") for c in code for o in c.outputs if o.output_type == "stream"
+    )
+    assert text.count(STUB_MESSAGE) == n_stubs, text.count(STUB_MESSAGE)
+    assert "Traceback" not in text
+    if lesson.number == "00":
+        assert "fitted slopes" in text
 
 
 # ----------------------------------------------------------------------------------------------
@@ -814,3 +844,75 @@ def test_detection_catches_a_missing_widget_manager(page, lab):
     with screenshot_on_failure(page, "no-widget-manager"):
         problems = check_in_browser(page, lab, path, "no-widget-manager", timeout=120)["problems"]
     assert any("memory_explorer" in p and "widget manager" in p for p in problems), problems
+
+
+# ----------------------------------------------------------------------------------------------
+# A killed run leaves no server, kernel or browser behind
+# ----------------------------------------------------------------------------------------------
+
+PROBE_TAG = "MAMBA_EDU_PROBE_TAG"
+
+
+def _processes_tagged(tag: str) -> dict[int, str]:
+    """Live processes (not zombies) whose environment carries ``tag``: pid -> command line.
+
+    Everything a run starts inherits its environment (the server passes it on to its kernels,
+    Playwright to Chromium), so this finds them even after they left the run's process tree.
+    """
+    marker = f"{PROBE_TAG}={tag}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if state != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+@pytest.mark.parametrize("kill", ["SIGTERM to its process group", "SIGKILL to pytest"])
+def test_a_killed_run_leaves_nothing_behind(tmp_path, kill):
+    """``tests/cleanup_probe.py`` holds the fixtures' JupyterLab, a kernel and Chromium; it is
+    killed the way ``timeout`` does (SIGTERM to the group) or with SIGKILL (no teardown runs)."""
+    tag, ready, log = secrets.token_hex(8), tmp_path / "ready", tmp_path / "probe.log"
+    env = dict(os.environ, MAMBA_EDU_PROBE_READY=str(ready), **{PROBE_TAG: tag})
+    cmd = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [*cmd, "tests/cleanup_probe.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 240
+        while not ready.exists():
+            assert proc.poll() is None, f"the probe run ended early:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"the probe never got ready:\n{log.read_text()}"
+            time.sleep(0.5)
+        held = " ".join(_processes_tagged(tag).values())
+        for what in ("jupyter-lab", "ipykernel", "chrom"):
+            assert what in held, f"the probe holds no {what} process: {held[:2000]}"
+        if kill.startswith("SIGTERM"):
+            os.killpg(proc.pid, signal.SIGTERM)
+            assert proc.wait(120) == pytest.ExitCode.INTERRUPTED, log.read_text()[-3000:]
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(30) == -signal.SIGKILL
+        deadline = time.monotonic() + 60
+        while (left := _processes_tagged(tag)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not left, f"still running after the run was killed ({kill}): {left}"
+    finally:  # whatever happened, leave nothing running
+        for pid in [proc.pid, *_processes_tagged(tag)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(30)

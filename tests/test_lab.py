@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +33,7 @@ def test_make_lab_serves_the_workspace(tmp_path):
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # make stops its recipe on SIGTERM
         )
     try:
         status = None

@@ -13,7 +13,10 @@ out a course folder with ``mamba-edu assign``, then runs the ordinary nbgrader c
   a syntax error, an infinite loop, a multi-GB allocation (each: that exercise scores zero), a
   deleted test cell (nbgrader puts it back and runs it: full marks), and ``os._exit(1)`` in a cell
   before an exercise (the exercises before keep their scores, that one and the ones after score
-  zero);
+  zero). How the first three and ``os._exit`` are stopped is the grader's business
+  (``mamba_edu.grading``), the same whatever the lesson: they are tried in one lesson,
+  ``HOSTILE_LESSON`` (the one with the smallest time budget). A deleted test cell is restored from
+  the lesson's own source: every other lesson has one ``hostile-0`` with every test cell deleted;
 * ``renamed``: the solutions under another file name: not graded (nbgrader reports it by name),
   no points.
 
@@ -21,8 +24,8 @@ The hostile students are graded first (nbgrader goes in alphabetical order), so 
 students' results also show that the others did not disturb them. Every submitted file must be
 byte for byte the same afterwards.
 
-Cost: every autograded notebook runs the whole lesson (the ``os._exit`` one stops early), about
-4 runs of the lesson per lesson with two exercises. The infinite loop costs its time limit:
+Cost: every autograded notebook runs the whole lesson (the ``os._exit`` one stops early): three
+runs of each lesson, and two more of ``HOSTILE_LESSON``. The infinite loop costs its time limit:
 the course's ``nbgrader_config.py`` is used as ``mamba-edu assign`` writes it, except that the
 time limit of the cells students write is lowered from 60 s to ``SOLUTION_TIMEOUT``.
 """
@@ -45,6 +48,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
+from processes import die_with_parent
 
 from mamba_edu import course
 
@@ -54,6 +58,9 @@ SOLUTION_TIMEOUT = 20  # seconds; the course's default is 60
 MEMORY_LIMIT_GIB = 4  # the course's default (nbgrader_config.py), checked below
 SAFETY_NET_GIB = 5  # a second limit on the whole nbgrader process tree, in case the first fails
 HOSTILE_ALLOCATION_GIB = 6
+_BUDGETS = {stage.number: stage.budget_s for stage in course.ROADMAP}
+# the lesson that also gets the sabotages whose handling does not depend on the lesson
+HOSTILE_LESSON = min(GRADED, key=lambda lesson: (_BUDGETS.get(lesson.number, 180.0), lesson.number))
 
 
 def test_there_are_lessons_to_grade():
@@ -163,10 +170,15 @@ def test_limit_memory_makes_a_large_allocation_fail_at_once():
 # ----------------------------------------------------------------------------------------------
 
 
+_die_with_pytest = die_with_parent()
+
+
 def _safety_net():
-    """Runs in the child before exec: an address-space limit the grading kernels inherit."""
+    """Runs in the child before exec: an address-space limit the grading kernels inherit, and
+    SIGTERM for nbgrader should pytest die (its kernels then stop by themselves)."""
     limit = SAFETY_NET_GIB * 2**30
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _die_with_pytest()
 
 
 def nbgrader(folder: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -248,6 +260,14 @@ def make_class(lesson, release) -> list[Student]:
         Student("untouched", copy.deepcopy(release), zero),
         Student("renamed", copy.deepcopy(solved), zero, filename=f"{lesson.name} (1).ipynb"),
     ]
+    if lesson != HOSTILE_LESSON:
+        # the sabotage that depends on the lesson: every test cell deleted, every one restored
+        nb = copy.deepcopy(solved)
+        for ex in exs:
+            deleted_test(nb, ex)
+        sabotaged = {ex.grade_id: deleted_test.__name__ for ex in exs}
+        students.append(Student("hostile-0", nb, dict(full), sabotaged=sabotaged))
+        return students
     # One sabotage per (notebook, exercise) slot, in order; os._exit always goes before the last
     # exercise of the last notebook, so the exercises before it show their scores are kept.
     n_hostile = math.ceil(len(SABOTAGES) / len(exs))
@@ -425,7 +445,10 @@ def test_hostile_submissions_score_what_they_should(graded):
 
 def test_every_sabotage_was_tried(graded):
     tried = [name for s in graded.students if s.sabotaged for name in s.sabotaged.values()]
-    assert sorted(tried) == sorted(f.__name__ for f, _ in SABOTAGES)
+    if graded.lesson == HOSTILE_LESSON:
+        assert sorted(tried) == sorted(f.__name__ for f, _ in SABOTAGES)
+    else:  # the lesson's own test cells, each deleted and restored
+        assert tried == [deleted_test.__name__] * len(course.exercises(graded.lesson))
 
 
 def test_renamed_file_gets_no_points(graded):
