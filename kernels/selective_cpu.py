@@ -65,6 +65,11 @@ _KERNEL_DTYPES = (np.float32, np.float64)
 # backward pass recomputes a chunk's states from that checkpoint into a (65, N, w) buffer that
 # stays in cache.
 _CHUNK = 64
+# LLVM's fast-math flags, all but "nnan" and "ninf": with those two (numba's fastmath=_FASTMATH) LLVM
+# may assume no NaN or inf ever occurs and fold away the comparisons that keep them, so a NaN in
+# Δ became Δ = 0 and a diverged model looked healthy. The flags kept are the ones that let the
+# loops vectorize (reassociating sums, fused multiply-add, reciprocals, approximate functions).
+_FASTMATH = {"reassoc", "contract", "arcp", "nsz", "afn"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -103,16 +108,21 @@ if HAVE_NUMBA:
 
         return sig, codegen
 
-    @overload(vexp, inline="always", fastmath=True)
+    @overload(vexp, inline="always", fastmath=_FASTMATH)
     def _vexp_overload(y):
         # math.exp inside a loop is a call LLVM cannot vectorize (numba's pip build has no SVML),
         # and exp is the inner loop's dominant cost. So: exp(y) = 2^k · exp(r) with
         # k = round(y / ln 2) and |r| <= ln(2)/2; exp(r) by its Taylor polynomial (degree 7 for
         # float32, 13 for float64: error below one unit in the last place), 2^k by building the
-        # float's exponent bits. Arguments are clamped to the normal range first.
+        # float's exponent bits. Arguments are clamped to the normal range first (numba's max and
+        # min keep a NaN first argument, so NaN stays NaN). Above the clamp the result is
+        # multiplied by 4, which overflows to inf as exp does (slightly early: from 88 instead of
+        # 88.7 in float32, 709 instead of 709.8 in float64). No branches: this function is inlined
+        # several times into one kernel, where numba's SSA pass mishandles branches (warnings).
         if y == types.float32:
 
             def impl(y):
+                arg = y
                 y = min(max(y, np.float32(-87.0)), np.float32(88.0))
                 k = np.floor(y * np.float32(1.4426950408889634) + np.float32(0.5))
                 r = y - k * np.float32(0.693359375) + k * np.float32(2.12194440e-4)
@@ -124,12 +134,14 @@ if HAVE_NUMBA:
                 p = p * r + np.float32(0.5)
                 p = p * r + np.float32(1.0)
                 p = p * r + np.float32(1.0)
-                return p * _float_from_bits(np.int32((np.int32(k) + 127) << 23))
+                e = p * _float_from_bits(np.int32((np.int32(k) + 127) << 23))
+                return e * (np.float32(1.0) + np.float32(3.0) * (arg > np.float32(88.0)))
 
             return impl
         if y == types.float64:
 
             def impl(y):
+                arg = y
                 y = min(max(y, -708.0), 709.0)
                 k = np.floor(y * 1.4426950408889634 + 0.5)
                 r = y - k * 0.6931471803691238 - k * 1.9082149292705877e-10
@@ -147,12 +159,13 @@ if HAVE_NUMBA:
                 p = p * r + 0.5
                 p = p * r + 1.0
                 p = p * r + 1.0
-                return p * _float_from_bits((np.int64(k) + 1023) << 52)
+                e = p * _float_from_bits((np.int64(k) + 1023) << 52)
+                return e * (1.0 + 3.0 * (arg > 709.0))
 
             return impl
         return None
 
-    @overload(vsoftplus, inline="always", fastmath=True)
+    @overload(vsoftplus, inline="always", fastmath=_FASTMATH)
     def _vsoftplus_overload(r):
         # softplus(r) = max(r, 0) + log1p(e) with e = exp(-|r|) in (0, 1]. With s = e / (2 + e)
         # (never forming 1 + e, so a tiny e keeps its digits), log1p(e) = 2 atanh(s) =
@@ -163,7 +176,7 @@ if HAVE_NUMBA:
         cast = np.float32 if r == types.float32 else np.float64
         terms = 6 if r == types.float32 else 15
         coefficients = tuple(cast(1.0 / (2 * k + 1)) for k in range(terms - 1, -1, -1))
-        two, threshold = cast(2.0), cast(20.0)
+        two, threshold, zero = cast(2.0), cast(20.0), cast(0.0)
         tiny = cast(-87.0 if r == types.float32 else -708.0)  # below: exp underflows to 0
 
         def impl(r):
@@ -173,23 +186,24 @@ if HAVE_NUMBA:
             p = s2 * 0
             for coefficient in coefficients:  # a constant tuple: unrolled
                 p = p * s2 + coefficient
-            soft = max(r, r * 0) + two * s * p
-            soft = soft if r > tiny else r * 0
-            return r if r > threshold else soft
+            soft = max(r, zero) + two * s * p
+            soft = soft if r > tiny else zero  # exp(r) underflows: 0 (also for r = -inf)
+            soft = r if r > threshold else soft
+            return soft if r == r else r  # NaN in, NaN out (every comparison above is false)
 
         return impl
 
-    @njit(fastmath=True, cache=True)
+    @njit(fastmath=_FASTMATH, cache=True)
     def _vexp_array(y, out):
         for i in range(y.size):
             out[i] = vexp(y[i])
 
-    @njit(fastmath=True, cache=True)
+    @njit(fastmath=_FASTMATH, cache=True)
     def _vsoftplus_array(y, out):
         for i in range(y.size):
             out[i] = vsoftplus(y[i])
 
-    @njit(inline="always", fastmath=True)
+    @njit(inline="always", fastmath=_FASTMATH)
     def _step_sizes(raw, bias, softplus, dt, slope):
         """dt[s] = softplus(raw[s] + bias), or raw[s] + bias without softplus, for one channel
         and a chunk of steps: a loop along time, so that it vectorizes. When ``slope`` has room
@@ -205,9 +219,9 @@ if HAVE_NUMBA:
             dt[s] = vsoftplus(r)
             if slope.size:
                 sig = 1 / (1 + vexp(-r))
-                slope[s] = sig if r <= 20 else sig * 0 + 1
+                slope[s] = sig if not r > 20 else sig * 0 + 1  # NaN keeps sig (NaN)
 
-    @njit(parallel=True, fastmath=True, cache=True)
+    @njit(parallel=True, fastmath=_FASTMATH, cache=True)
     def _scan_fwd_kernel(
         delta, bias, softplus, x, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last,
         ckpt,
@@ -272,7 +286,7 @@ if HAVE_NUMBA:
                     out[b, d0 + j, t] = acc[j]
             last[b, :, d0:d1] = h
 
-    @njit(parallel=True, fastmath=True, cache=True)
+    @njit(parallel=True, fastmath=_FASTMATH, cache=True)
     def _scan_bwd_kernel(
         delta, bias, softplus, x, AT, Bt, Ct, D, gy, glast, ckpt, width,
         dx, ddelta, dbias_part, dD_part, dA_part, dB_part, dC_part,

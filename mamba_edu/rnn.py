@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mamba_edu.contract import float_array
+
 __all__ = [
     "NONLINEARITIES",
     "activate",
@@ -85,9 +87,9 @@ def activation_derivative(h, nonlinearity: str = "tanh") -> np.ndarray:
 
 
 def _float_array(name: str, value, ndim: int, shape_text: str) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"expected {name} to hold real numbers, got dtype {arr.dtype}")
+    """``value`` as a float64 array of ``ndim`` dimensions (integers converted; bool, complex,
+    object and string arrays refused by the shared contract, naming the argument)."""
+    arr = float_array(name, value, np.float64, integers=True)
     if arr.ndim != ndim:
         raise ValueError(f"expected {name} of shape {shape_text}, got shape {arr.shape}")
     return arr.astype(np.float64, copy=False)
@@ -143,13 +145,13 @@ def init_rnn(
 def rnn_forward(x, W, U, b, nonlinearity: str = "tanh", h0=None) -> np.ndarray:
     """States h_t = φ(W h_{t−1} + U x_t + b) for t = 0..L−1, starting from h_{−1} = ``h0`` (zero).
 
-    x: (L, D), or (B, L, D) for a batch of B sequences run side by side. W: (N, N), U: (N, D),
-    b: (N,), h0: (N,) or (B, N). Returns h of shape (L, N) (or (B, L, N)), float64.
+    x: (L, D), or (batch, L, D) for a batch of sequences run side by side. W: (N, N), U: (N, D),
+    b: (N,), h0: (N,) or (batch, N). Returns h of shape (L, N) (or (batch, L, N)), float64.
     """
     _nonlinearity(nonlinearity)
     x = np.asarray(x)
     if x.ndim not in (2, 3):
-        raise ValueError(f"expected x of shape (L, D) or (B, L, D), got shape {x.shape}")
+        raise ValueError(f"expected x of shape (L, D) or (batch, L, D), got shape {x.shape}")
     x = _float_array("x", x, x.ndim, "(L, D)")
     W = _square("W", W)
     N = W.shape[0]

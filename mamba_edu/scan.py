@@ -37,6 +37,7 @@ import numpy as np
 from mamba_edu.contract import positive_int, scan_args
 
 __all__ = [
+    "random_inputs",
     "ScanCounter",
     "combine",
     "sequential_scan",
@@ -58,6 +59,37 @@ __all__ = [
 def _prepare(a, b, h0=None, *, name_a: str = "a", name_b: str = "b"):
     """Validate and broadcast a, b (and h0): the contract in :func:`mamba_edu.contract.scan_args`."""
     return scan_args(a, b, h0, name_a=name_a, name_b=name_b)
+
+
+def random_inputs(shape, seed=0, dtype=np.float64, *, h0=False, grad=False):
+    """Seeded random arguments for a first-order scan, layout (..., L), time last.
+
+    Returns a dict with a (|a| <= 1: uniform in [−1, 1], times a random phase for complex
+    ``dtype``) and b (standard normal, complex normal for complex ``dtype``), plus h0 of shape
+    (...) when ``h0`` is set and g (a gradient with respect to h, shape (..., L)) when ``grad``
+    is set. ``seed`` is an int or a ``numpy.random.Generator`` (which is then advanced).
+    """
+    shape = tuple(shape)
+    if not shape:
+        raise ValueError("expected a shape (..., L) with at least the time axis, got ()")
+    for i, size in enumerate(shape):
+        positive_int(f"shape[{i}]", size, minimum=0)
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    complex_ = dtype.kind == "c"
+
+    def normal(size):
+        return rng.standard_normal(size) + (1j * rng.standard_normal(size) if complex_ else 0)
+
+    a = rng.uniform(-1.0, 1.0, shape)
+    if complex_:
+        a = a * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
+    out = {"a": a, "b": normal(shape)}
+    if h0:
+        out["h0"] = normal(shape[:-1])
+    if grad:
+        out["g"] = normal(shape)
+    return {k: np.asarray(v).astype(dtype) for k, v in out.items()}
 
 
 @dataclass

@@ -149,7 +149,7 @@ def random_scan_args(batch, D, L, N, seed=0):
     """Random arguments for the selective scan, with S4D-Real A = −(1, …, N) in every channel."""
     rng = np.random.default_rng(seed)
     return dict(
-        u=rng.standard_normal((batch, D, L)),
+        x=rng.standard_normal((batch, D, L)),
         delta=rng.uniform(-4.0, 0.0, (batch, D, L)),  # before softplus: Δ ≈ 0.02 … 0.7
         A=-np.tile(np.arange(1.0, N + 1), (D, 1)),
         B=rng.standard_normal((batch, N, L)),

@@ -6,6 +6,8 @@ to 1e-12, kernels in float32 to the official tests' tolerance (rtol 6e-4, atol 2
 
 import numpy as np
 
+from mamba_edu import scan
+
 TOL = {
     np.dtype(np.float64): dict(rtol=1e-12, atol=1e-12),
     np.dtype(np.complex128): dict(rtol=1e-12, atol=1e-12),
@@ -16,24 +18,10 @@ TOL = {
 
 
 def make_inputs(seed, shape, dtype, with_h0=False):
-    """a with |a| <= 1 (complex: random phase), b and g standard normal, h0 optional."""
-    rng = np.random.default_rng(seed)
-    dtype = np.dtype(dtype)
-    a = rng.uniform(-1, 1, shape)
-    b = rng.standard_normal(shape)
-    g = rng.standard_normal(shape)
-    h0 = rng.standard_normal(shape[:-1]) if with_h0 else None
-    if dtype.kind == "c":
-        a = a * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
-        b = b + 1j * rng.standard_normal(shape)
-        g = g + 1j * rng.standard_normal(shape)
-        if with_h0:
-            h0 = h0 + 1j * rng.standard_normal(shape[:-1])
-
-    def cast(x):
-        return None if x is None else np.asarray(x).astype(dtype)
-
-    return cast(a), cast(b), cast(h0), cast(g)
+    """a with |a| <= 1 (complex: random phase), b and g standard normal, h0 optional: the
+    package's one maker, :func:`mamba_edu.scan.random_inputs`."""
+    args = scan.random_inputs(shape, seed, dtype, h0=with_h0, grad=True)
+    return args["a"], args["b"], args.get("h0"), args["g"]
 
 
 def reference(a, b, h0, g):

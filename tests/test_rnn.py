@@ -130,7 +130,9 @@ def test_errors_name_the_expected_shapes():
         rnn.bptt(params, x, target.T)
     with pytest.raises(ValueError, match=r"dh of shape"):
         rnn.rnn_backward(x, np.zeros((4, 5)), np.zeros((4, 4)), params["W"])
-    with pytest.raises(TypeError, match="real numbers"):
+    with pytest.raises(TypeError, match="expected x to be a real float array, got dtype complex"):
         rnn.rnn_forward(x.astype(complex), params["W"], params["U"], params["b"])
+    with pytest.raises(TypeError, match="expected W to be a real float array, got dtype bool"):
+        rnn.rnn_forward(x, params["W"] > 0, params["U"], params["b"])
     with pytest.raises(ValueError, match="at least|L >= 3"):
         rnn.decay_rate(np.ones(2))

@@ -64,12 +64,8 @@ PARALLEL = {
 
 
 def random_inputs(rng, shape, complex_a):
-    a = rng.uniform(-1, 1, shape)
-    b = rng.standard_normal(shape)
-    if complex_a:
-        a = a * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
-        b = b + 1j * rng.standard_normal(shape)
-    return a, b
+    args = scan.random_inputs(shape, rng, np.complex128 if complex_a else np.float64)
+    return args["a"], args["b"]
 
 
 @pytest.mark.parametrize("name", PARALLEL)
@@ -173,6 +169,24 @@ def test_blelloch_trace_on_eight_elements():
     assert trace[2][2] == [(3, 7)]
     with pytest.raises(ValueError, match="power of two"):
         scan.blelloch_trace(12)
+
+
+def test_random_inputs_are_seeded_and_shaped():
+    first = scan.random_inputs((2, 3, 7), seed=4, dtype=np.float32, h0=True, grad=True)
+    again = scan.random_inputs((2, 3, 7), seed=4, dtype=np.float32, h0=True, grad=True)
+    assert {k: v.shape for k, v in first.items()} == {
+        "a": (2, 3, 7), "b": (2, 3, 7), "h0": (2, 3), "g": (2, 3, 7)
+    }  # fmt: skip
+    for k in first:
+        assert first[k].dtype == np.float32
+        np.testing.assert_array_equal(first[k], again[k])
+    assert np.abs(first["a"]).max() <= 1
+    c = scan.random_inputs((4, 50), seed=1, dtype=np.complex64)
+    assert (
+        c["a"].dtype == np.complex64 and np.abs(c["a"]).max() <= 1 and np.abs(c["b"].imag).max() > 0
+    )
+    with pytest.raises(TypeError, match=r"expected shape\[1\] to be an integer"):
+        scan.random_inputs((2, 3.0))
 
 
 def test_chunked_scan_rejects_a_bad_chunk():

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from kernel_cases import assert_close, make_inputs, reference
 from mamba_edu.kernels import scan_cpu
 
+from mamba_edu import scan
+
 DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
 
 shapes = st.tuples(
@@ -178,3 +180,30 @@ def test_bad_tensor_input_is_named():
         scan_cpu.first_order_scan(torch.ones(2, 3), torch.ones(2, 3), torch.ones(3))
     with pytest.raises(TypeError, match="torch.Tensor"):
         scan_cpu.first_order_scan(np.ones(3), torch.ones(3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("which", ["a", "b", "h0"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_propagate_like_the_reference(dtype, which, value):
+    """A NaN or inf in a, b or h0 reaches the same h and gradients as in the NumPy reference."""
+    rng = np.random.default_rng(0)
+    arrays = dict(
+        a=rng.uniform(0.5, 0.99, (3, 9)).astype(dtype),
+        b=rng.standard_normal((3, 9)).astype(dtype),
+        h0=rng.standard_normal(3).astype(dtype),
+    )
+    arrays[which][(1, 3) if which != "h0" else 1] = value
+    a, b, h0 = arrays["a"], arrays["b"], arrays["h0"]
+    g = np.ones(a.shape, dtype)
+    with np.errstate(all="ignore"):
+        ref = scan.sequential_scan(a, b, h0)
+        expected = (ref, *scan.scan_backward(a, ref, g, h0))
+        h = scan_cpu.scan_forward(a, b, h0)
+        got = (h, *scan_cpu.scan_backward(a, h, g, h0))
+        chunked = scan_cpu.scan_forward_chunked(a, b, h0, 4)
+    assert np.isnan(ref).any() or np.isinf(ref).any()
+    for name, x, y in zip(("h", "da", "db", "dh0"), got, expected, strict=True):
+        np.testing.assert_array_equal(np.isnan(x), np.isnan(y), err_msg=f"NaN in {name}")
+        np.testing.assert_array_equal(np.isinf(x), np.isinf(y), err_msg=f"inf in {name}")
+    np.testing.assert_array_equal(np.isnan(chunked), np.isnan(ref), err_msg="NaN, chunked")

@@ -247,3 +247,27 @@ def test_token_model_shapes_seed_and_errors():
         selective.TokenSSM(vocab_size=1)
     with pytest.raises(ValueError, match=r"x of shape \(batch, L, d_model\)"):
         model.layers[0](torch.randn(4, 16))
+
+
+def test_random_inputs_are_seeded_in_the_official_order():
+    args = selective.random_inputs(2, 3, 5, 4, seed=1, dtype=np.float32)
+    assert list(args) == ["x", "delta", "A", "B", "C", "D", "z", "delta_bias"]  # mamba_ssm's order
+    shapes = {k: v.shape for k, v in args.items()}
+    assert shapes == {
+        "x": (2, 3, 5), "delta": (2, 3, 5), "A": (3, 4), "B": (2, 4, 5), "C": (2, 4, 5),
+        "D": (3,), "z": (2, 3, 5), "delta_bias": (3,),
+    }  # fmt: skip
+    assert all(v.dtype == np.float32 for v in args.values()) and (args["A"] < 0).all()
+    again = selective.random_inputs(2, 3, 5, 4, seed=1, dtype=np.float32)
+    assert all(np.array_equal(args[k], again[k]) for k in args)
+    bare = selective.random_inputs(
+        2, 3, 5, 4, D=False, z=False, delta_bias=False, delta_softplus=False
+    )
+    assert bare["D"] is None and bare["z"] is None and bare["delta_bias"] is None
+    assert (bare["delta"] >= 0).all()
+    # positional, as mamba_ssm's selective_scan_fn(u, delta, A, B, C, D, z, delta_bias) takes them
+    np.testing.assert_array_equal(
+        selective.selective_scan(*args.values()), selective.selective_scan(**args)
+    )
+    with pytest.raises(TypeError, match="expected d_state to be an integer >= 1, got 4.0"):
+        selective.random_inputs(2, 3, 5, 4.0)
