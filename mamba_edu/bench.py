@@ -3,12 +3,12 @@
 Every number a lesson prints is measured where it runs; these helpers make the measurement honest
 (warm-up call, best of several repeats, the machine named) and fit the growth exponent of a cost.
 The selective-scan benchmark tool is an experiment: ``mamba-edu run scan_benchmark``
-(``mamba_edu.experiments.scan_benchmark``); ``python -m mamba_edu.bench scan`` still runs it.
+(``mamba_edu.experiments.scan_benchmark``; ``python -m mamba_edu.experiments.scan_benchmark
+[--all] [--quick]`` runs it with its own options).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import time
@@ -87,7 +87,7 @@ def one_thread() -> Iterator[None]:
     """
     # imported here: the timing helpers above are used by lessons that never load torch
     import torch
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # (as torch: only when a block is timed)
 
     torch_threads = torch.get_num_threads()
     try:
@@ -96,27 +96,3 @@ def one_thread() -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(torch_threads)
-
-
-def _main(argv=None) -> int:
-    """``python -m mamba_edu.bench scan [--all] [--quick]``: the older name of
-    ``mamba-edu run scan_benchmark`` (prints the tables; writes no JSON)."""
-    # only on the command line: the timing helpers never import the experiments built on them
-    from mamba_edu.experiments import scan_benchmark as tool
-
-    parser = argparse.ArgumentParser(prog="python -m mamba_edu.bench", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    scan = sub.add_parser("scan", help="time the selective scan implementations (float32)")
-    scan.add_argument("--all", action="store_true",
-                      help="also run selective_scan_ref with autograd at L=2048 (about a minute)")  # fmt: skip
-    scan.add_argument("--quick", action="store_true", help="tiny shapes: checks that it runs")
-    args = parser.parse_args(argv)
-    cfg = tool.config(args.quick)
-    tool.scan_benchmark(
-        cfg["forward_shape"], cfg["training_shapes"], include_slow=args.all or cfg["include_slow"]
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

@@ -95,6 +95,13 @@ def _cmd_run(args) -> int:
     except experiments.ExperimentError as exc:
         print(f"mamba-edu run: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"\nmamba-edu run: interrupted; the finished units are kept: run the same command "
+            f"again to resume {args.name}",
+            file=sys.stderr,
+        )
+        return 130
     out = args.out or experiments.default_out(args.name, args.quick)
     print(f"{args.name}: {record['total_seconds']:.0f} s, written to {out}")
     return 0

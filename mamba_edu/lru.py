@@ -250,6 +250,7 @@ class LRULayer(nn.Module):
         self.D = nn.Parameter(torch.tensor(p.D, dtype=torch.float32))
 
     def eigenvalues(self) -> torch.Tensor:
+        """λ, shape (N,), complex64."""
         if self.parametrization == "exp":
             return torch.exp(torch.complex(-torch.exp(self.nu_log), torch.exp(self.theta_log)))
         return torch.complex(self.lam_re, self.lam_im)

@@ -49,11 +49,3 @@ def test_timing_helpers_do_not_import_the_experiments():
     code = "import sys, mamba_edu.bench; print('mamba_edu.experiments' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
-
-
-def test_bench_scan_alias_still_runs(capsys):
-    from mamba_edu import bench
-
-    assert bench._main(["scan", "--quick"]) == 0
-    text = capsys.readouterr().out
-    assert "ours: numba kernel" in text and "forward + backward" in text

@@ -231,3 +231,9 @@ def test_compilation_is_done_before_timing(tmp_path):
     compile_s, timed_s = map(float, done.stdout.split())
     assert compile_s > 1.0  # an empty cache: it really compiled
     assert timed_s < 0.5, f"the timed call took {timed_s:.2f} s: it compiled again"
+
+
+def test_scan_benchmark_command_line_runs(capsys):
+    assert scan_benchmark._main(["--quick"]) == 0
+    text = capsys.readouterr().out
+    assert "ours: numba kernel" in text and "forward + backward" in text

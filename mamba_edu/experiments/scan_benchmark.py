@@ -4,13 +4,15 @@
 Contenders: the NumPy loop of ``mamba_edu.selective``, the official ``selective_scan_ref``
 (mamba_ssm, imported without its CUDA extension), mambapy's parallel scan, and our numba kernel
 (``kernels/selective_cpu.py``); plus a floor no selective scan can beat on this machine (the cost of
-exp(ΔA) alone). ``python -m mamba_edu.bench scan [--all] [--quick]`` is the older name of this run.
+exp(ΔA) alone). ``python -m mamba_edu.experiments.scan_benchmark [--all] [--quick]`` prints the
+tables without writing JSON (it was ``python -m mamba_edu.bench scan``).
 
 Shapes are (batch, D, L, N): batch size, channels, length, state size.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 
@@ -110,7 +112,8 @@ def _scan_contenders(shape, backward: bool, include_slow: bool):
             contenders.append(
                 ("mamba_ssm selective_scan_ref", lambda: official(**tensors), "torch.no_grad")
             )
-    try:  # optional peer (the [parity] extra): missing, it is reported as a row
+    try:
+        # optional peer (the [parity] extra): missing, it is reported as a row
         from mambapy.pscan import pscan
     except ImportError:
         contenders.append(
@@ -255,3 +258,23 @@ def summarize(cfg: dict, results: dict) -> dict:
         units={unit: result["conditions"] for unit, result in results.items()},
         rows=[row for result in results.values() for row in result["rows"]],
     )
+
+
+def _main(argv=None) -> int:
+    """Print the tables (no JSON); ``--all`` adds selective_scan_ref with autograd at L = 2048."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mamba_edu.experiments.scan_benchmark", description=__doc__
+    )
+    parser.add_argument("--all", action="store_true",
+                        help="also run selective_scan_ref with autograd at L=2048 (about a minute)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="tiny shapes: checks that it runs")
+    args = parser.parse_args(argv)
+    cfg = config(args.quick)
+    scan_benchmark(
+        cfg["forward_shape"], cfg["training_shapes"], include_slow=args.all or cfg["include_slow"]
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
