@@ -276,8 +276,10 @@ for row in record["rows"]:
 # * the dense linear RNN diverges: its Glorot-initialized $A$ has eigenvalues near or past the unit
 #   circle, and $A^k$ explodes along the sequence;
 # * with $\lambda$'s real and imaginary parts free, the *max |λ| seen* column shows eigenvalues leaving
-#   the unit circle during training: sometimes it still learns, sometimes it blows up. The
-#   exponential parametrization makes that impossible;
+#   the unit circle during training (|λ| > 1): nothing in this parametrization keeps them inside, and
+#   whether a run then survives depends on the seed and even on the machine (an earlier run of this
+#   same command on another CPU had one seed diverge; the stored run above has none). The
+#   exponential parametrization makes |λ| ≥ 1 impossible;
 # * at $L = 64$ a stable parametrization with eigenvalues spread over the disk is enough; at
 #   $L = 256$ it is not: most of its eigenvalues forget long before the end. The ring initialization,
 #   eigenvalues placed where long memory lives, is what carries the first token across 255 steps;
