@@ -28,6 +28,7 @@ __all__ = [
     "LRUParams",
     "ring_init",
     "eigenvalues",
+    "gamma_normalization",
     "init_lru",
     "lru_forward",
     "prop3_expected_norm",
@@ -61,6 +62,12 @@ def ring_init(
 def eigenvalues(nu_log, theta_log) -> np.ndarray:
     """λ = exp(−exp(ν^log) + i·exp(θ^log)): always inside the unit circle, whatever the parameters."""
     return np.exp(-np.exp(nu_log) + 1j * np.exp(theta_log))
+
+
+def gamma_normalization(lam) -> np.ndarray:
+    """γ = √(1 − |λ|²), shape (N,) real for λ of shape (N,): scaling the input by γ keeps the state's
+    variance that of the input for white noise (the LRU normalization)."""
+    return np.sqrt(1 - np.abs(lam) ** 2)
 
 
 @dataclass
