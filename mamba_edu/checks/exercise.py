@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .harness import Case, CheckResult, check_function, checked_timeout
-
+from .harness import Case, CheckResult, check_function
 
 
 def rng(seed: int) -> np.random.Generator:

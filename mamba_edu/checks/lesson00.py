@@ -34,7 +34,9 @@ def _causal_attention_cases() -> list[Case]:
     big = rng(7).standard_normal((6, 4)) * 60.0
     return random_cases(make, [(8, 4), (5, 2), (17, 8)]) + [
         Case("L = 1 (one token attends only to itself)", make(rng(3), (1, 4))),
-        Case("large scores (exp would overflow)", (big, big.copy(), rng(8).standard_normal((6, 4)))),
+        Case(
+            "large scores (exp would overflow)", (big, big.copy(), rng(8).standard_normal((6, 4)))
+        ),
     ]
 
 

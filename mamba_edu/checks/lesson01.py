@@ -79,7 +79,9 @@ def _jacobian_norms_cases() -> list[Case]:
     return [
         Case("tanh, random (L=12, N=5)", _jacobian_case(30, 12, 5, "tanh")),
         Case("relu, random (L=10, N=6)", _jacobian_case(31, 10, 6, "relu")),
-        Case("identity, spectral radius 1.2 (L=15, N=4)", _jacobian_case(32, 15, 4, "identity", 1.2)),
+        Case(
+            "identity, spectral radius 1.2 (L=15, N=4)", _jacobian_case(32, 15, 4, "identity", 1.2)
+        ),
         Case("L = 1 (only ∂h_T/∂h_T = I)", _jacobian_case(33, 1, 3, "tanh")),
         Case(
             "identity, W = 0.8 × orthogonal (norms are 0.8^k)",

@@ -90,7 +90,11 @@ def _via_diagonal(fn: Callable) -> Callable:
             )
         lam, Bt, Ct = (np.asarray(a) for a in out)
         N, D, P = A.shape[0], B.shape[1], C.shape[0]
-        for name, arr, shape in (("lam", lam, (N,)), ("B_tilde", Bt, (N, D)), ("C_tilde", Ct, (P, N))):
+        for name, arr, shape in (
+            ("lam", lam, (N,)),
+            ("B_tilde", Bt, (N, D)),
+            ("C_tilde", Ct, (P, N)),
+        ):
             if arr.shape != shape:
                 raise ValueError(f"expected {name} of shape {shape}, got {arr.shape}")
         return _lr().diagonal_rnn(x, lam, Bt, Ct)
@@ -134,7 +138,10 @@ EXERCISES = declare(
             reference=lambda A, B, C, x: _lr().linear_rnn(x, A, B, C),
             adapt=_via_diagonal,
             rename=(
-                ("your output", "the output of the diagonal recurrence built from your (lam, B̃, C̃)"),
+                (
+                    "your output",
+                    "the output of the diagonal recurrence built from your (lam, B̃, C̃)",
+                ),
             ),
             hint=(
                 "with lam, V = np.linalg.eig(A): B̃ = V^-1 B (np.linalg.solve(V, B)) and "
