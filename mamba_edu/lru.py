@@ -36,6 +36,7 @@ __all__ = [
     "LRUParams",
     "ring_init",
     "eigenvalues",
+    "gamma_normalization",
     "init_lru",
     "lru_forward",
     "prop3_expected_norm",
@@ -95,6 +96,12 @@ def eigenvalues(nu_log, theta_log) -> np.ndarray:
             f"{theta_log.shape}"
         )
     return np.exp(-np.exp(nu_log) + 1j * np.exp(theta_log))
+
+
+def gamma_normalization(lam) -> np.ndarray:
+    """γ = √(1 − |λ|²), shape (N,) real for λ of shape (N,): scaling the input by γ keeps the state's
+    variance that of the input for white noise (the LRU normalization)."""
+    return np.sqrt(1 - np.abs(lam) ** 2)
 
 
 @dataclass

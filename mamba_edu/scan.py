@@ -40,6 +40,7 @@ __all__ = [
     "random_inputs",
     "ScanCounter",
     "combine",
+    "associativity_gap",
     "sequential_scan",
     "hillis_steele_scan",
     "blelloch_scan",
@@ -119,6 +120,21 @@ def combine(left, right):
     a1, b1 = left
     a2, b2 = right
     return a1 * a2, a2 * b1 + b2
+
+
+def associativity_gap(op, x, y, z) -> float:
+    """max |op(op(x, y), z) − op(x, op(y, z))| over both components of the pairs and every element.
+
+    About 1e-16 for :func:`combine` (associative up to rounding); large for an operator that is not
+    associative. ``x``, ``y``, ``z`` are pairs (a, b) of arrays or numbers; the result is a float.
+    """
+    grouped_left, grouped_right = op(op(x, y), z), op(x, op(y, z))
+    return float(
+        max(
+            np.max(np.abs(np.asarray(p) - np.asarray(q)))
+            for p, q in zip(grouped_left, grouped_right, strict=True)
+        )
+    )
 
 
 def _with_h0(A, B, h0, counter):

@@ -1,6 +1,8 @@
 """The self-check harness: each way a learner's function can go wrong is caught and named."""
 
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -546,3 +548,165 @@ def test_check_influence():
     assert not result and "index (0, 0)" in result.message
     upper = checks.check_influence(lambda d, a: selective.influence(d, a).T, quiet=True)
     assert not upper
+
+
+# ----------------------------------------------------------------------------------------------
+# Hostile learner code: the harness reports it and the caller's process carries on
+# ----------------------------------------------------------------------------------------------
+
+
+def bare_except_around_long_loop(x, a):
+    while True:
+        try:
+            for _ in range(10**9):
+                pass
+        except:  # noqa: E722 - the point of the test
+            pass
+
+
+def sleeps_and_swallows(x, a):
+    while True:
+        try:
+            time.sleep(5)
+        except BaseException:
+            pass
+
+
+@pytest.mark.parametrize("stubborn", [bare_except_around_long_loop, sleeps_and_swallows])
+def test_bare_except_cannot_swallow_the_time_limit(stubborn):
+    start = time.perf_counter()
+    result = run(stubborn, timeout=0.3)
+    assert not result and "stopped after" in result.message and "case 'small'" in result.message
+    assert time.perf_counter() - start < 5
+    assert sys.gettrace() is None  # no tracer left behind
+    assert run(lambda x, a: x * a)  # and the next check works
+
+
+def test_bare_except_cannot_swallow_the_time_limit_outside_the_main_thread():
+    box = {}
+    worker = threading.Thread(
+        target=lambda: box.setdefault("r", run(bare_except_around_long_loop, timeout=0.3))
+    )
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert "stopped after" in box["r"].message
+    assert "still runs" not in box["r"].message
+
+
+@pytest.mark.parametrize(
+    "exit_call, words",
+    [
+        (lambda: sys.exit(3), "SystemExit(3)"),
+        (lambda: exit(), "SystemExit"),
+        (lambda: (_ for _ in ()).throw(SystemExit("bye")), "SystemExit('bye')"),
+        (lambda: (_ for _ in ()).throw(KeyboardInterrupt()), "KeyboardInterrupt"),
+    ],
+)
+def test_exiting_is_reported_and_the_process_survives(exit_call, words):
+    def leaves(x, a):
+        exit_call()
+
+    result = run(leaves)
+    assert not result and words in result.message and "case 'small'" in result.message
+
+
+def test_a_mask_does_not_hide_a_mismatch():
+    def masks_its_mistake(x, a):
+        wrong = x * a + 1.0
+        return np.ma.masked_array(wrong, mask=np.ones_like(wrong, dtype=bool))
+
+    result = run(masks_its_mistake)
+    assert not result and "differs at index (0,)" in result.message and "got 1" in result.message
+    assert run(lambda x, a: np.ma.masked_array(x * a, mask=x > 0))  # right values, some masked
+
+
+class Liar(np.ndarray):
+    """Claims to equal anything, to be close to anything, and to have any shape."""
+
+    def __eq__(self, other):
+        return np.ones(np.shape(other), dtype=bool)
+
+    __ne__ = lambda self, other: np.zeros(np.shape(other), dtype=bool)  # noqa: E731
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return np.zeros(np.broadcast_shapes(*(np.shape(i) for i in inputs)), dtype=bool) | True
+
+    def __array_function__(self, func, types, args, kwargs):
+        return True
+
+    @property
+    def shape(self):
+        return (4,)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.arange(4.0) * 2.0
+
+
+class ArrayLike:
+    """Not an ndarray: its __array__ answers differently on each call."""
+
+    def __init__(self, values):
+        self.values, self.calls = values, 0
+
+    def __array__(self, dtype=None, copy=None):
+        self.calls += 1
+        return self.values if self.calls == 1 else self.values * 0 + 99.0
+
+
+def test_a_lying_ndarray_subclass_is_judged_by_its_real_data():
+    def lies(x, a):
+        return np.zeros(3).view(Liar)  # wrong shape and values, pretending otherwise
+
+    result = run(lies)
+    assert not result and "should have shape (4,), got shape (3,)" in result.message
+
+    def right_values_wrong_claims(x, a):
+        return (x * a).view(Liar)
+
+    assert run(right_values_wrong_claims)  # judged by its data, which is right
+
+
+def test_an_array_like_is_converted_once():
+    assert run(lambda x, a: ArrayLike(x * a))  # the first answer is right and the only one read
+    result = run(lambda x, a: ArrayLike(x * a + 1))
+    assert not result and "differs" in result.message
+
+
+def test_an_output_that_cannot_be_read_is_the_learners_failure():
+    class Broken:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("no numbers here")
+
+    result = run(lambda x, a: Broken())
+    assert not result and "could not be read" in result.message and "no numbers" in result.message
+
+
+@pytest.mark.parametrize("timeout", [-1, 0, 0.0, float("nan"), float("inf"), -float("inf")])
+def test_bad_timeout_value_is_the_callers_mistake(timeout):
+    with pytest.raises(ValueError, match="timeout.*not in the function being checked"):
+        run(lambda x, a: x * a, timeout=timeout)
+    with pytest.raises(ValueError, match="timeout"):
+        checks.check_running_state(good_running_state, quiet=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("timeout", ["10", True, False, [1.0], 1j])
+def test_bad_timeout_type_is_the_callers_mistake(timeout):
+    with pytest.raises(TypeError, match="timeout.*not in the function being checked"):
+        run(lambda x, a: x * a, timeout=timeout)
+    with pytest.raises(TypeError, match="timeout"):
+        checks.check_gamma(np.abs, quiet=True, timeout=timeout)
+
+
+def test_timeout_none_means_no_limit_and_ints_are_accepted():
+    assert run(lambda x, a: x * a, timeout=None)
+    assert run(lambda x, a: x * a, timeout=3)
+    assert checks.check_running_state(good_running_state, quiet=True, timeout=np.float64(5.0))
+
+
+def test_all_lists_every_public_check():
+    public = {
+        name for name in dir(checks) if name.startswith("check_") and name != "check_function"
+    }
+    assert public <= set(checks.__all__)
+    assert {f"check_{name}" for name in checks.EXERCISES} == public
