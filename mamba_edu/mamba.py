@@ -492,6 +492,10 @@ def _as_prompt(prompt, vocab_size):
     """A prompt as a (batch, L) int64 tensor: from a 1-D or 2-D tensor, array or list of ints."""
     if not isinstance(prompt, torch.Tensor):
         array = np.asarray(prompt)
+        if array.size == 0:
+            raise ValueError(
+                f"expected prompt of shape (L,) or (batch, L) with L >= 1, got {array.shape}"
+            )
         if array.dtype.kind not in "iu":
             raise TypeError(f"expected prompt to hold integer token ids, got dtype {array.dtype}")
         prompt = torch.as_tensor(array, dtype=torch.int64)
