@@ -50,6 +50,7 @@ __all__ = [
     "block_step_reference",
     "block_parameters",
     "sample_next_token",
+    "generate_tokens",
 ]
 
 BACKENDS = ("auto", "numba", "torch")
@@ -531,8 +532,12 @@ def sample_next_token(logits, temperature=1.0, top_k=None, generator=None):
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
-def _generate(model, prompt, n, temperature, top_k, seed, vocab_size):
-    """Shared by MambaLM and TransformerLM: prefill on the prompt, then n steps of step()."""
+def generate_tokens(model, prompt, n, temperature=1.0, top_k=None, seed=None):
+    """Sample n tokens after ``prompt`` ((L,) or (batch, L) ids) from any model with
+    ``prefill(tokens) → (logits, state)`` and ``step(token, state) → (logits, state)`` (MambaLM,
+    TransformerLM): the prompt runs in parallel, then one step per token. Returns (batch, L + n).
+    """
+    vocab_size = model.config.vocab_size
     prompt = _as_prompt(prompt, vocab_size)
     n = _check_int("n", n, minimum=0)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -642,7 +647,7 @@ class MambaLM(nn.Module):
     def generate(self, prompt, n, temperature=1.0, top_k=None, seed=None):
         """Continue ``prompt`` ((L,) or (batch, L) token ids) by ``n`` sampled tokens; returns
         (batch, L + n) int64. The prompt runs in parallel, then one :meth:`step` per token."""
-        return _generate(self, prompt, n, temperature, top_k, seed, self.config.vocab_size)
+        return generate_tokens(self, prompt, n, temperature, top_k, seed)
 
     def num_parameters(self) -> int:
         """Parameters counted once (the tied head shares the embedding)."""
