@@ -6,21 +6,24 @@ then a benchmark table against mamba_ssm's CUDA selective_scan_fn, in a few minu
    mamba_ssm's Triton ``selective_state_update``. float32 tolerance: the official rtol 6e-4,
    atol 2e-3.
 2. Benchmark (float32, forward): time per call and achieved memory bandwidth (bytes that must
-   cross global memory: u, Δ, z read, y written, B and C read, divided by the time).
+   cross global memory: x, Δ, z read, y written, B and C read, divided by the time).
 
 On a machine without a CUDA GPU it says so and exits with status 2. It installs nothing.
+
+A script, not part of the kernels' import graph: nothing imports it, and it imports the NumPy
+reference (``mamba_edu.selective``) and the official adapter (``mamba_edu.official``) inside the
+functions that use them, so that ``import mamba_edu.kernels`` never pulls them in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 
 import numpy as np
 
-PARITY_SHAPES = [(2, 96, 300, 16), (1, 40, 1, 4), (3, 130, 77, 64)]  # (B, D, L, N)
+PARITY_SHAPES = [(2, 96, 300, 16), (1, 40, 1, 4), (3, 130, 77, 64)]  # (batch, D, L, N)
 BENCH_SHAPES = [(1, 256, 2048, 16), (8, 1024, 2048, 16), (8, 2048, 4096, 16)]
 RTOL, ATOL = 6e-4, 2e-3
 # --simulate: the same script on a CPU (CUDA simulator, Triton interpreter), tiny shapes. It
@@ -43,53 +46,29 @@ def _synchronize(torch):
         torch.cuda.synchronize()
 
 
-def _inputs(batch, dim, length, dstate, seed=0):
-    rng = np.random.default_rng(seed)
-    return dict(
-        u=rng.standard_normal((batch, dim, length)),
-        delta=rng.uniform(-4.0, -1.0, (batch, dim, length)),
-        A=-np.exp(rng.uniform(-1.0, 1.5, (dim, dstate))),
-        B=rng.standard_normal((batch, dstate, length)),
-        C=rng.standard_normal((batch, dstate, length)),
-        D=rng.standard_normal(dim),
-        z=rng.standard_normal((batch, dim, length)),
-        delta_bias=rng.uniform(-1.0, 1.0, dim),
-    )
+def _inputs(batch, dim, length, d_state, seed=0):
+    from mamba_edu import selective  # the reference: a script's import, see the module doc
+
+    return selective.random_inputs(batch, dim, length, d_state, seed=seed)
 
 
 def _official_cuda():
     """mamba_ssm's CUDA selective_scan_fn, or the reason it is absent."""
+    from mamba_edu import official  # the one adapter to mamba_ssm (see the module doc)
+
     try:
-        import selective_scan_cuda  # noqa: F401 - the compiled extension
-    except ImportError as error:
-        return None, f"mamba_ssm's CUDA extension is not built here ({error})"
-    try:
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
-    except Exception as error:  # noqa: BLE001
-        return None, f"mamba_ssm import failed: {error}"
-    return selective_scan_fn, ""
+        return official.selective_scan_fn(), ""
+    except official.Unavailable as error:
+        return None, str(error)
 
 
 def _official_state_update():
-    import importlib
-    import importlib.util
-    import types
+    from mamba_edu import official  # the one adapter to mamba_ssm (see the module doc)
 
-    if "mamba_ssm" not in sys.modules:  # skip mamba_ssm/__init__ (it imports every model)
-        spec = importlib.util.find_spec("mamba_ssm")
-        if spec is None:
-            return None, "mamba_ssm is not installed"
-        package = types.ModuleType("mamba_ssm")
-        package.__path__ = list(spec.submodule_search_locations)
-        package.__spec__ = spec
-        sys.modules["mamba_ssm"] = package
-    os.environ.setdefault("MAMBA_DETERMINISTIC", "1")
-    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
     try:
-        module = importlib.import_module("mamba_ssm.ops.triton.selective_state_update")
-    except Exception as error:  # noqa: BLE001
-        return None, f"mamba_ssm Triton import failed: {error}"
-    return module.selective_state_update, ""
+        return official.selective_state_update()[0], ""
+    except official.Unavailable as error:
+        return None, str(error)
 
 
 def _report(name, got, expected, results):
@@ -103,7 +82,7 @@ def _report(name, got, expected, results):
 def parity(torch, results, shapes=PARITY_SHAPES):
     from mamba_edu.kernels import selective_cuda, selective_triton
 
-    from mamba_edu import selective
+    from mamba_edu import selective  # the reference: a script's import, see the module doc
 
     official, why_official = _official_cuda()
     print("parity against the NumPy reference (float64), float32 kernels on the GPU")
@@ -125,7 +104,7 @@ def parity(torch, results, shapes=PARITY_SHAPES):
         if official is not None:
             runs.append(
                 ("mamba_ssm selective_scan_fn (CUDA)",
-                 lambda gpu=gpu: official(**gpu, delta_softplus=True, return_last_state=True))
+                 lambda gpu=gpu: official(*gpu.values(), delta_softplus=True, return_last_state=True))
             )  # fmt: skip
         for name, run in runs:
             try:
@@ -140,20 +119,15 @@ def parity(torch, results, shapes=PARITY_SHAPES):
     if update is None:
         print(f"  (mamba_ssm selective_state_update: skipped, {why})")
         return
-    rng = np.random.default_rng(1)
-    batch, dim, dstate = 4, 200, 16
-    step = dict(
-        state=rng.standard_normal((batch, dim, dstate)), u=rng.standard_normal((batch, dim)),
-        delta=rng.uniform(-3.0, 0.5, (batch, dim)), A=-np.exp(rng.uniform(-1, 1.5, (dim, dstate))),
-        B=rng.standard_normal((batch, dstate)), C=rng.standard_normal((batch, dstate)),
-        D=rng.standard_normal(dim), z=rng.standard_normal((batch, dim)),
-        delta_bias=rng.uniform(-1, 1, dim),
-    )  # fmt: skip
+    batch, dim, d_state = 4, 200, 16
+    one = selective.random_inputs(batch, dim, 1, d_state, seed=1)  # a sequence of one step
+    step = {k: v[..., 0] if v.ndim == 3 else v for k, v in one.items()}
+    step["state"] = np.random.default_rng(2).standard_normal((batch, dim, d_state))
     y, new_state = selective.selective_step(**step, delta_softplus=True)
     t = {k: _to_device(torch, v.astype(np.float32)) for k, v in step.items()}
     state = t["state"].clone()
     try:
-        out = update(state, t["u"], t["delta"], t["A"], t["B"], t["C"], D=t["D"], z=t["z"],
+        out = update(state, t["x"], t["delta"], t["A"], t["B"], t["C"], D=t["D"], z=t["z"],
                      dt_bias=t["delta_bias"], dt_softplus=True)  # fmt: skip
     except Exception as error:  # noqa: BLE001
         results.append(False)
@@ -186,26 +160,29 @@ def benchmark(torch, shapes=BENCH_SHAPES):
     print("\nbenchmark, float32 forward with D, z, Δ bias and softplus (time, achieved bandwidth)")
     if official is None:
         print(f"  (mamba_ssm selective_scan_fn: not timed, {why_official})")
-    print(f"  {'(B, D, L, N)':<22} {'implementation':<32} {'time':>10} {'GB/s':>8}")
+    print(f"  {'(batch, D, L, N)':<22} {'implementation':<32} {'time':>10} {'GB/s':>8}")
     flags = selective_cuda.cuda.to_device(np.ones(4, np.int32))  # D, z, bias, softplus: all on
     for shape in shapes:
-        batch, dim, length, dstate = shape
+        batch, dim, length, d_state = shape
         f32 = {k: v.astype(np.float32) for k, v in _inputs(*shape).items()}
         gpu = {k: _to_device(torch, v) for k, v in f32.items()}
-        out = torch.empty_like(gpu["u"])
-        last = torch.empty(batch, dim, dstate, device=DEVICE)
+        out = torch.empty_like(gpu["x"])
+        last = torch.empty(batch, dim, d_state, device=DEVICE)
         dev = gpu if DEVICE == "cuda" else {k: v.numpy() for k, v in gpu.items()}  # simulator
-        moved = 4 * (4 * batch * dim * length + 2 * batch * dstate * length)  # bytes
+        moved = 4 * (4 * batch * dim * length + 2 * batch * d_state * length)  # bytes
         contenders = [
             ("numba-cuda chunked kernel", lambda g=dev, o=out, s=last: selective_cuda.launch(
-                g["u"], g["delta"], g["A"], g["B"], g["C"], g["D"], g["z"], g["delta_bias"],
+                g["x"], g["delta"], g["A"], g["B"], g["C"], g["D"], g["z"], g["delta_bias"],
                 flags, o if DEVICE == "cuda" else o.numpy(), s if DEVICE == "cuda" else s.numpy())),
             ("Triton kernel", lambda g=gpu: selective_triton.selective_scan_fwd_triton(
                 **g, delta_softplus=True)),
         ]  # fmt: skip
         if official is not None:
             contenders.append(
-                ("mamba_ssm selective_scan_fn", lambda g=gpu: official(**g, delta_softplus=True))
+                (
+                    "mamba_ssm selective_scan_fn",
+                    lambda g=gpu: official(*g.values(), delta_softplus=True),
+                )
             )
         for name, fn in contenders:
             try:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from numba import config, njit, prange
 
-from ._scan_inputs import check_grad_input, check_scan_inputs, check_scan_tensors
+from mamba_edu.contract import check_grad_input, check_scan_inputs, check_scan_tensors
 
 # numba's default thread pool on Linux is OpenMP, whose idle threads spin while they wait. Measured
 # on the course's 2-core machine while other processes were busy (and PyTorch, with its own OpenMP

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import config, cuda
 
-from ._scan_inputs import check_grad_input, check_scan_inputs
+from mamba_edu.contract import check_grad_input, check_scan_inputs
 
 __all__ = ["mode", "block_scan", "chunked_scan", "scan_forward", "scan_backward", "MAX_BLOCK"]
 

@@ -29,7 +29,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._scan_inputs import check_scan_tensors
+from mamba_edu.contract import check_scan_tensors
 
 __all__ = ["mode", "scan_forward", "scan_backward", "TritonScan", "triton_scan", "DTYPES"]
 

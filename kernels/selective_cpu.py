@@ -3,8 +3,8 @@
 Same mathematics as :func:`mamba_edu.selective.selective_scan` (the NumPy reference, lesson 06),
 made fast in the way the official CUDA kernel is:
 
-* the state x of a block of channels, (N, w) numbers, lives in a small local buffer: the
-  (B, D, L, N) tensor of all states is never materialized in the forward pass;
+* the state h of a block of channels, (N, w) numbers, lives in a small local buffer: the
+  (batch, D, L, N) tensor of all states is never materialized in the forward pass;
 * (batch element, block of channels) work items are independent, so they are spread over the
   cores (``prange``); time runs sequentially inside one;
 * the innermost loop runs over the block's channels, contiguous in memory, so that LLVM
@@ -17,11 +17,11 @@ made fast in the way the official CUDA kernel is:
 The backward pass is a reverse scan, derived by hand (lesson 08). With g_t = ∂loss/∂out_t:
 
     gy_t        = g_t · silu(z_t)                      (or g_t without a gate)
-    gx_t        = gy_t · C_t + exp(Δ_{t+1} A) · gx_{t+1}   (the reverse recurrence, gx_L = 0)
-    ∂C_t       += gy_t · x_t                  ∂D   += gy_t · u_t
-    ∂Δ_t        = Σ_n gx_t · (A · exp(Δ_t A) · x_{t−1} + B_t · u_t)
-    ∂A         += gx_t · Δ_t · exp(Δ_t A) · x_{t−1}
-    ∂B_t       += gx_t · Δ_t · u_t            ∂u_t  = gy_t · D + Σ_n gx_t · Δ_t · B_t
+    gh_t        = gy_t · C_t + exp(Δ_{t+1} A) · gh_{t+1}   (the reverse recurrence, gh_L = 0)
+    ∂C_t       += gy_t · h_t                  ∂D   += gy_t · x_t
+    ∂Δ_t        = Σ_n gh_t · (A · exp(Δ_t A) · h_{t−1} + B_t · x_t)
+    ∂A         += gh_t · Δ_t · exp(Δ_t A) · h_{t−1}
+    ∂B_t       += gh_t · Δ_t · x_t            ∂x_t  = gy_t · D + Σ_n gh_t · Δ_t · B_t
 
 The forward pass saves the state at the start of every chunk of ``_CHUNK`` = 64 steps (as the
 official CUDA kernel saves it at chunk boundaries). The backward walks back one chunk at a time:
@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
+from mamba_edu.contract import selective_args, selective_tensors
+
+try:  # numba is a core dependency, but the pure-torch fallback below runs without it
     import numba
     from numba import njit, prange
 
@@ -67,7 +69,7 @@ _CHUNK = 64
 
 # ----------------------------------------------------------------------------------------------
 # numba kernels. Arguments are always arrays (absent ones are zeros and a flag says so), B and C
-# are transposed to (B, L, N) so that the inner loop over n reads contiguous memory.
+# are transposed to (batch, L, N) so that the inner loop over n reads contiguous memory.
 # ----------------------------------------------------------------------------------------------
 
 
@@ -207,21 +209,21 @@ if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=True, cache=True)
     def _scan_fwd_kernel(
-        delta, bias, softplus, u, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last,
+        delta, bias, softplus, x, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last,
         ckpt,
     ):  # fmt: skip
-        """out = (Σ_n C_t[n] x_t[n] + D u_t) · silu(z_t) with x_t = exp(Δ_t A) x_{t−1} + Δ_t B_t u_t.
+        """out = (Σ_n C_t[n] h_t[n] + D x_t) · silu(z_t) with h_t = exp(Δ_t A) h_{t−1} + Δ_t B_t x_t.
 
-        delta (Δ before bias and softplus), u, z, out, y_pre: (B, D, L); bias, D: (D,);
-        AT: (N, D); Bt, Ct: (B, L, N); last: (B, N, D). Work items are (batch element, block of ``width`` channels); inside one,
+        delta (Δ before bias and softplus), x, z, out, y_pre: (batch, D, L); bias, D: (D,);
+        AT: (N, D); Bt, Ct: (batch, L, N); last: (batch, N, D). Work items are (batch element, block of ``width`` channels); inside one,
         time runs sequentially and the innermost loop runs over the block's channels, kept
         contiguous in small local buffers so that it is vectorized (8 or 16 channels per
         instruction). ``y_pre`` receives the output before the gate when ``keep_pre`` is set;
-        ``ckpt`` (B, ⌈L / _CHUNK⌉, N, D) the state before every _CHUNK-th step, for the
+        ``ckpt`` (batch, ⌈L / _CHUNK⌉, N, D) the state before every _CHUNK-th step, for the
         backward pass (as the official kernel saves the state at every chunk boundary).
         """
-        batch, dim, length = u.shape
-        dstate = AT.shape[0]
+        batch, dim, length = x.shape
+        d_state = AT.shape[0]
         blocks = (dim + width - 1) // width
         for item in prange(batch * blocks):
             b = item // blocks
@@ -229,9 +231,9 @@ if HAVE_NUMBA:
             d1 = min(dim, d0 + width)
             w = d1 - d0
             a = AT[:, d0:d1].copy()  # (N, w)
-            x = np.zeros_like(a)  # the state of this block of channels, (N, w): stays in cache
+            h = np.zeros_like(a)  # the state of this block of channels, (N, w): stays in cache
             dt_t = np.empty(w, dtype=a.dtype)
-            dtu = np.empty(w, dtype=a.dtype)
+            dtx = np.empty(w, dtype=a.dtype)
             acc = np.empty(w, dtype=a.dtype)
             d_blk = D[d0:d1].copy()
             dt_chunk = np.empty((w, _CHUNK), dtype=a.dtype)
@@ -245,19 +247,19 @@ if HAVE_NUMBA:
                             delta[b, d0 + j, t : t + steps], bias[d0 + j], softplus,
                             dt_chunk[j], no_slope,
                         )  # fmt: skip
-                    ckpt[b, t // _CHUNK, :, d0:d1] = x
+                    ckpt[b, t // _CHUNK, :, d0:d1] = h
                 for j in range(w):
                     dt_t[j] = dt_chunk[j, tc]
-                    dtu[j] = dt_t[j] * u[b, d0 + j, t]
-                    acc[j] = d_blk[j] * u[b, d0 + j, t]
-                for n in range(dstate):
+                    dtx[j] = dt_t[j] * x[b, d0 + j, t]
+                    acc[j] = d_blk[j] * x[b, d0 + j, t]
+                for n in range(d_state):
                     b_n = Bt[b, t, n]
                     c_n = Ct[b, t, n]
-                    x_n = x[n]
+                    h_n = h[n]
                     a_n = a[n]
                     for j in range(w):
-                        v = vexp(dt_t[j] * a_n[j]) * x_n[j] + dtu[j] * b_n
-                        x_n[j] = v
+                        v = vexp(dt_t[j] * a_n[j]) * h_n[j] + dtx[j] * b_n
+                        h_n[j] = v
                         acc[j] += c_n * v
                 if keep_pre:
                     for j in range(w):
@@ -268,23 +270,23 @@ if HAVE_NUMBA:
                         acc[j] = acc[j] * zj / (1 + vexp(-zj))
                 for j in range(w):
                     out[b, d0 + j, t] = acc[j]
-            last[b, :, d0:d1] = x
+            last[b, :, d0:d1] = h
 
     @njit(parallel=True, fastmath=True, cache=True)
     def _scan_bwd_kernel(
-        delta, bias, softplus, u, AT, Bt, Ct, D, gy, glast, ckpt, width,
-        du, ddelta, dbias_part, dD_part, dA_part, dB_part, dC_part,
+        delta, bias, softplus, x, AT, Bt, Ct, D, gy, glast, ckpt, width,
+        dx, ddelta, dbias_part, dD_part, dA_part, dB_part, dC_part,
     ):  # fmt: skip
-        """The reverse scan. delta (raw Δ), u, gy = ∂loss/∂y (before D and the gate): (B, D, L);
-        glast: ∂loss/∂x_{L−1} (B, N, D); AT: (N, D); Bt, Ct: (B, L, N); ckpt: the forward
-        pass' checkpoints (B, ⌈L / _CHUNK⌉, N, D).
+        """The reverse scan. delta (raw Δ), x, gy = ∂loss/∂y (before D and the gate): (batch, D, L);
+        glast: ∂loss/∂h_{L−1} (batch, N, D); AT: (N, D); Bt, Ct: (batch, L, N); ckpt: the forward
+        pass' checkpoints (batch, ⌈L / _CHUNK⌉, N, D).
 
-        Writes du and ddelta (w.r.t. the raw Δ: softplus' slope included), (B, D, L), and
+        Writes dx and ddelta (w.r.t. the raw Δ: softplus' slope included), (batch, D, L), and
         per-work-item partial sums dbias_part[b], dD_part[b] (D,), dA_part[b] (N, D) and
         dB_part[block, b], dC_part[block, b] (L, N), which the caller adds up.
         """
-        batch, dim, length = u.shape
-        dstate = AT.shape[0]
+        batch, dim, length = x.shape
+        d_state = AT.shape[0]
         blocks = (dim + width - 1) // width
         for item in prange(batch * blocks):
             b = item // blocks
@@ -294,20 +296,20 @@ if HAVE_NUMBA:
             w = d1 - d0
             a = AT[:, d0:d1].copy()  # (N, w)
             # walk back in time, one chunk at a time: compute the chunk's Δ and softplus'
-            # slope, recompute its states xs[s] = x_{t0+s-1} (xs[0] is the forward pass'
+            # slope, recompute its states hs[s] = h_{t0+s-1} (hs[0] is the forward pass'
             # checkpoint) and decays eas[s] = exp(Δ_{t0+s} A), then go back through it with
-            # gx = ∂loss/∂x_t (carried as exp(Δ_{t+1} A) gx_{t+1})
+            # gh = ∂loss/∂h_t (carried as exp(Δ_{t+1} A) gh_{t+1})
             dts = np.empty((w, _CHUNK), dtype=a.dtype)
             slopes = np.empty((w, _CHUNK), dtype=a.dtype)
-            xs = np.empty((_CHUNK + 1, dstate, w), dtype=a.dtype)
-            eas = np.empty((_CHUNK, dstate, w), dtype=a.dtype)
+            hs = np.empty((_CHUNK + 1, d_state, w), dtype=a.dtype)
+            eas = np.empty((_CHUNK, d_state, w), dtype=a.dtype)
             dt_t = np.empty(w, dtype=a.dtype)
-            u_t = np.empty(w, dtype=a.dtype)
+            x_t = np.empty(w, dtype=a.dtype)
             g_t = np.empty(w, dtype=a.dtype)
-            gx = glast[b, :, d0:d1].copy()  # (N, w)
+            gh = glast[b, :, d0:d1].copy()  # (N, w)
             dA = np.zeros_like(a)
             gdt = np.empty(w, dtype=a.dtype)
-            gu = np.empty(w, dtype=a.dtype)
+            gx = np.empty(w, dtype=a.dtype)
             dbias = np.zeros(w, dtype=a.dtype)
             dD = np.zeros(w, dtype=a.dtype)
             for c in range((length - 1) // _CHUNK, -1, -1):
@@ -318,58 +320,58 @@ if HAVE_NUMBA:
                         delta[b, d0 + j, t0 : t0 + steps], bias[d0 + j], softplus, dts[j],
                         slopes[j],
                     )  # fmt: skip
-                xs[0] = ckpt[b, c, :, d0:d1]
+                hs[0] = ckpt[b, c, :, d0:d1]
                 for s in range(steps):
                     for j in range(w):
                         dt_t[j] = dts[j, s]
-                        u_t[j] = dt_t[j] * u[b, d0 + j, t0 + s]  # Δ_t u_t
-                    for n in range(dstate):
+                        x_t[j] = dt_t[j] * x[b, d0 + j, t0 + s]  # Δ_t x_t
+                    for n in range(d_state):
                         b_n = Bt[b, t0 + s, n]
                         a_n = a[n]
-                        prev = xs[s, n]
-                        new = xs[s + 1, n]
+                        prev = hs[s, n]
+                        new = hs[s + 1, n]
                         ea_n = eas[s, n]
                         for j in range(w):
                             ea = vexp(dt_t[j] * a_n[j])
                             ea_n[j] = ea
-                            new[j] = ea * prev[j] + u_t[j] * b_n
+                            new[j] = ea * prev[j] + x_t[j] * b_n
                 for s in range(steps - 1, -1, -1):
                     t = t0 + s
                     for j in range(w):
                         dt_t[j] = dts[j, s]
-                        u_t[j] = u[b, d0 + j, t]
+                        x_t[j] = x[b, d0 + j, t]
                         g_t[j] = gy[b, d0 + j, t]
                         gdt[j] = 0
-                        gu[j] = 0
-                    for n in range(dstate):
+                        gx[j] = 0
+                    for n in range(d_state):
                         b_n = Bt[b, t, n]
                         c_n = Ct[b, t, n]
                         a_n = a[n]
-                        gx_n = gx[n]
+                        gh_n = gh[n]
                         dA_n = dA[n]
-                        prev = xs[s, n]
-                        cur = xs[s + 1, n]
+                        prev = hs[s, n]
+                        cur = hs[s + 1, n]
                         ea_n = eas[s, n]
                         sum_b = b_n * 0
                         sum_c = c_n * 0
                         for j in range(w):
-                            g = gx_n[j] + g_t[j] * c_n  # ∂loss/∂x_t[n]
+                            g = gh_n[j] + g_t[j] * c_n  # ∂loss/∂h_t[n]
                             sum_c += g_t[j] * cur[j]
                             ea = ea_n[j]
                             q = g * prev[j] * ea  # ∂loss/∂exp(Δ_t A[n]) · exp(Δ_t A[n])
-                            gdt[j] += q * a_n[j] + g * b_n * u_t[j]
+                            gdt[j] += q * a_n[j] + g * b_n * x_t[j]
                             dA_n[j] += q * dt_t[j]
-                            sum_b += g * dt_t[j] * u_t[j]
-                            gu[j] += g * dt_t[j] * b_n
-                            gx_n[j] = g * ea
+                            sum_b += g * dt_t[j] * x_t[j]
+                            gx[j] += g * dt_t[j] * b_n
+                            gh_n[j] = g * ea
                         dB_part[blk, b, t, n] = sum_b
                         dC_part[blk, b, t, n] = sum_c
                     for j in range(w):
-                        du[b, d0 + j, t] = gu[j] + g_t[j] * D[d0 + j]
+                        dx[b, d0 + j, t] = gx[j] + g_t[j] * D[d0 + j]
                         graw = gdt[j] * slopes[j, s]
                         ddelta[b, d0 + j, t] = graw
                         dbias[j] += graw
-                        dD[j] += g_t[j] * u_t[j]
+                        dD[j] += g_t[j] * x_t[j]
             dA_part[b, :, d0:d1] = dA
             dbias_part[b, d0:d1] = dbias
             dD_part[b, d0:d1] = dD
@@ -385,12 +387,10 @@ def _block_width(dim, batch=1):
     return width
 
 
-def _prepare(u, delta, A, B, C, D, z, delta_bias, dtype=None):
+def _prepare(x, delta, A, B, C, D, z, delta_bias, dtype=None):
     """Validate (the reference's checks and messages) and pick the kernel dtype (float32/64)."""
-    from mamba_edu.selective import validate_selective_args
-
     if dtype is None:
-        given = [np.asarray(a) for a in (u, delta, A, B, C, D, z, delta_bias) if a is not None]
+        given = [np.asarray(a) for a in (x, delta, A, B, C, D, z, delta_bias) if a is not None]
         if any(np.iscomplexobj(a) for a in given):
             raise TypeError("the CPU selective scan takes real arrays, got a complex one")
         dtype = np.result_type(*given)
@@ -399,41 +399,41 @@ def _prepare(u, delta, A, B, C, D, z, delta_bias, dtype=None):
     dtype = np.dtype(dtype)
     if not any(dtype == k for k in _KERNEL_DTYPES):
         raise TypeError(f"the CPU selective scan runs in float32 or float64, got {dtype}")
-    return validate_selective_args(u, delta, A, B, C, D, z, delta_bias, dtype=dtype)
+    return selective_args(x, delta, A, B, C, D, z, delta_bias, dtype=dtype)
 
 
 def _time_major(a):
-    """(B, D, L) → contiguous (B, L, D): the layout the kernels read."""
+    """(batch, D, L) → contiguous (batch, L, D): the layout the kernels read."""
     return np.ascontiguousarray(a.transpose(0, 2, 1))
 
 
 def selective_scan_fwd(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, dtype=None
+    x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, dtype=None
 ):
-    """Forward selective scan with the numba kernel. Returns (out (B, D, L), last state (B, D, N)).
+    """Forward selective scan with the numba kernel. Returns (out (batch, D, L), last state (batch, D, N)).
 
     Arguments as :func:`mamba_edu.selective.selective_scan`. Computes in float32 or float64 (the
     inputs' common dtype unless ``dtype`` is given); any memory layout is accepted. The element-wise
-    parts (bias, softplus, D·u, the gate) are NumPy; the recurrence is the numba kernel.
+    parts (bias, softplus, D·x, the gate) are NumPy; the recurrence is the numba kernel.
     """
-    out, last, _, _ = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype)
+    out, last, _, _ = _forward(x, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype)
     return out, last
 
 
-def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pre=False):
+def _forward(x, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pre=False):
     if not HAVE_NUMBA:  # pragma: no cover
         raise RuntimeError("numba is not installed: use selective_scan_torch instead")
-    u, delta, A, B, C, D, z, delta_bias = _prepare(u, delta, A, B, C, D, z, delta_bias, dtype)
-    batch, dim, length = u.shape
-    dstate = A.shape[1]
-    dtype = u.dtype
+    x, delta, A, B, C, D, z, delta_bias = _prepare(x, delta, A, B, C, D, z, delta_bias, dtype)
+    batch, dim, length = x.shape
+    d_state = A.shape[1]
+    dtype = x.dtype
     out = np.empty((batch, dim, length), dtype)
     y_pre = np.empty((batch, dim, length) if keep_pre else (0, 0, 0), dtype)
-    last = np.empty((batch, dstate, dim), dtype)
-    ckpt = np.empty((batch, -(-length // _CHUNK), dstate, dim), dtype)
+    last = np.empty((batch, d_state, dim), dtype)
+    ckpt = np.empty((batch, -(-length // _CHUNK), d_state, dim), dtype)
     _scan_fwd_kernel(
         np.ascontiguousarray(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
-        bool(delta_softplus), np.ascontiguousarray(u), np.ascontiguousarray(A.T),
+        bool(delta_softplus), np.ascontiguousarray(x), np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
         np.zeros((0, 0, 0), dtype) if z is None else np.ascontiguousarray(z), z is not None,
         _block_width(dim, batch), out, y_pre, keep_pre, last, ckpt,
@@ -442,13 +442,13 @@ def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pr
 
 
 def selective_scan_bwd(
-    dout, u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+    dout, x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
     dlast_state=None, dtype=None, y_pre=None, checkpoints=None,
 ):  # fmt: skip
     """Gradients of the selective scan (hand-derived reverse scan), numba on all cores.
 
-    ``dout`` is ∂loss/∂out, shape (B, D, L); ``dlast_state`` (optional) ∂loss/∂x_{L−1}, (B, D, N).
-    Returns a dict with du, ddelta (w.r.t. the raw delta, before bias and softplus), dA, dB, dC,
+    ``dout`` is ∂loss/∂out, shape (batch, D, L); ``dlast_state`` (optional) ∂loss/∂h_{L−1}, (batch, D, N).
+    Returns a dict with dx, ddelta (w.r.t. the raw delta, before bias and softplus), dA, dB, dC,
     and dD, dz, ddelta_bias for the arguments that were given. ``y_pre`` (optional, with a gate
     z) is the output before the gate, and ``checkpoints`` (optional) the states the forward
     pass saved every ``_CHUNK`` steps, both as :func:`_forward` returns them; without them
@@ -456,34 +456,34 @@ def selective_scan_bwd(
     """
     if not HAVE_NUMBA:  # pragma: no cover
         raise RuntimeError("numba is not installed: use selective_scan_torch instead")
-    u, delta, A, B, C, D, z, delta_bias = _prepare(u, delta, A, B, C, D, z, delta_bias, dtype)
-    dtype = u.dtype
-    batch, dim, length = u.shape
-    dstate = A.shape[1]
+    x, delta, A, B, C, D, z, delta_bias = _prepare(x, delta, A, B, C, D, z, delta_bias, dtype)
+    dtype = x.dtype
+    batch, dim, length = x.shape
+    d_state = A.shape[1]
     dout = np.asarray(dout)
     if dout.shape != (batch, dim, length):
         raise ValueError(
-            f"expected dout of shape (B, D, L) = {(batch, dim, length)}, got {dout.shape}"
+            f"expected dout of shape (batch, D, L) = {(batch, dim, length)}, got {dout.shape}"
         )
     dout = dout.astype(dtype, copy=False)
     if dlast_state is None:
-        glast = np.zeros((batch, dstate, dim), dtype)
+        glast = np.zeros((batch, d_state, dim), dtype)
     else:
         dlast_state = np.asarray(dlast_state)
-        if dlast_state.shape != (batch, dim, dstate):
+        if dlast_state.shape != (batch, dim, d_state):
             raise ValueError(
-                f"expected dlast_state of shape (B, D, N) = {(batch, dim, dstate)}, "
+                f"expected dlast_state of shape (batch, D, N) = {(batch, dim, d_state)}, "
                 f"got {dlast_state.shape}"
             )
         glast = np.ascontiguousarray(dlast_state.transpose(0, 2, 1), dtype=dtype)
     result = {}
-    # the element-wise tail, backwards: out = (y_scan + D u) · silu(z)
+    # the element-wise tail, backwards: out = (y_scan + D x) · silu(z)
     gy = dout
-    checkpoint_shape = (batch, -(-length // _CHUNK), dstate, dim)
-    need_pre = z is not None and (y_pre is None or np.shape(y_pre) != u.shape)
+    checkpoint_shape = (batch, -(-length // _CHUNK), d_state, dim)
+    need_pre = z is not None and (y_pre is None or np.shape(y_pre) != x.shape)
     if need_pre or checkpoints is None or np.shape(checkpoints) != checkpoint_shape:
         _, _, y_pre, checkpoints = _forward(
-            u, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, z is not None
+            x, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, z is not None
         )
     if z is not None:
         sig = 1.0 / (1.0 + np.exp(-z))
@@ -491,21 +491,21 @@ def selective_scan_bwd(
         gy = dout * z * sig
     width = _block_width(dim, batch)
     blocks = -(-dim // width)
-    du = np.empty((batch, dim, length), dtype)
+    dx = np.empty((batch, dim, length), dtype)
     ddelta = np.empty((batch, dim, length), dtype)
     dbias_part = np.empty((batch, dim), dtype)
     dD_part = np.empty((batch, dim), dtype)
-    dA_part = np.empty((batch, dstate, dim), dtype)
-    dB_part = np.empty((blocks, batch, length, dstate), dtype)
-    dC_part = np.empty((blocks, batch, length, dstate), dtype)
+    dA_part = np.empty((batch, d_state, dim), dtype)
+    dB_part = np.empty((blocks, batch, length, d_state), dtype)
+    dC_part = np.empty((blocks, batch, length, d_state), dtype)
     _scan_bwd_kernel(
         np.ascontiguousarray(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
-        bool(delta_softplus), np.ascontiguousarray(u), np.ascontiguousarray(A.T),
+        bool(delta_softplus), np.ascontiguousarray(x), np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
         np.ascontiguousarray(gy), glast, np.ascontiguousarray(checkpoints, dtype), width,
-        du, ddelta, dbias_part, dD_part, dA_part, dB_part, dC_part,
+        dx, ddelta, dbias_part, dD_part, dA_part, dB_part, dC_part,
     )  # fmt: skip
-    result["du"] = du
+    result["dx"] = dx
     result["ddelta"] = ddelta
     result["dA"] = np.ascontiguousarray(dA_part.sum(axis=0).T)
     result["dB"] = np.ascontiguousarray(dB_part.sum(axis=0).transpose(0, 2, 1))
@@ -516,7 +516,7 @@ def selective_scan_bwd(
         result["ddelta_bias"] = dbias_part.sum(axis=0)
     return {
         k: result[k]
-        for k in ("du", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddelta_bias")
+        for k in ("dx", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddelta_bias")
         if k in result
     }
 
@@ -527,7 +527,7 @@ def selective_scan_bwd(
 
 
 def selective_scan_torch(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+    x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
     return_last_state=False,
 ):  # fmt: skip
     """The same recurrence as a plain torch loop (any device, any float dtype; autograd works
@@ -536,59 +536,23 @@ def selective_scan_torch(
     import torch
     import torch.nn.functional as F
 
-    _check_torch_shapes(u, delta, A, B, C, D, z, delta_bias)
+    selective_tensors(x, delta, A, B, C, D, z, delta_bias)
     if delta_bias is not None:
         delta = delta + delta_bias[:, None]
     if delta_softplus:
         delta = F.softplus(delta)
-    x = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])  # (B, D, N)
+    h = x.new_zeros(x.shape[0], x.shape[1], A.shape[1])  # (batch, D, N)
     ys = []
-    for t in range(u.shape[2]):
-        dt = delta[:, :, t, None]  # (B, D, 1)
-        x = torch.exp(dt * A) * x + dt * B[:, None, :, t] * u[:, :, t, None]
-        ys.append(torch.einsum("bdn,bn->bd", x, C[:, :, t]))
+    for t in range(x.shape[2]):
+        dt = delta[:, :, t, None]  # (batch, D, 1)
+        h = torch.exp(dt * A) * h + dt * B[:, None, :, t] * x[:, :, t, None]
+        ys.append(torch.einsum("bdn,bn->bd", h, C[:, :, t]))
     y = torch.stack(ys, dim=2)
     if D is not None:
-        y = y + D[:, None] * u
+        y = y + D[:, None] * x
     if z is not None:
         y = y * F.silu(z)
-    return (y, x) if return_last_state else y
-
-
-def _check_torch_shapes(u, delta, A, B, C, D, z, delta_bias):
-    import torch
-
-    names = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
-    for name, value in zip(names, (u, delta, A, B, C, D, z, delta_bias), strict=True):
-        if value is not None and not isinstance(value, torch.Tensor):
-            raise TypeError(f"expected {name} to be a torch.Tensor, got {type(value).__name__}")
-        if value is not None and not value.is_floating_point():
-            raise TypeError(f"expected {name} to be a real floating tensor, got {value.dtype}")
-    if u.dim() != 3:
-        raise ValueError(f"expected u of shape (B, D, L), got {tuple(u.shape)}")
-    batch, dim, length = u.shape
-    if length == 0:
-        raise ValueError(f"expected a sequence of length L >= 1, got u of shape {tuple(u.shape)}")
-    if A.dim() != 2 or A.shape[0] != dim:
-        raise ValueError(
-            f"expected A of shape (D, N) with D = {dim} (from u), got {tuple(A.shape)}"
-        )
-    dstate = A.shape[1]
-    expected = {
-        "delta": ((batch, dim, length), "(B, D, L)"),
-        "B": ((batch, dstate, length), "(B, N, L)"),
-        "C": ((batch, dstate, length), "(B, N, L)"),
-        "D": ((dim,), "(D,)"),
-        "z": ((batch, dim, length), "(B, D, L)"),
-        "delta_bias": ((dim,), "(D,)"),
-    }
-    given = dict(delta=delta, B=B, C=C, D=D, z=z, delta_bias=delta_bias)
-    for name, (shape, names) in expected.items():
-        value = given[name]
-        if value is not None and tuple(value.shape) != shape:
-            raise ValueError(
-                f"expected {name} of shape {names} = {shape}, got {tuple(value.shape)}"
-            )
+    return (y, h) if return_last_state else y
 
 
 def _numpy(t):
@@ -601,23 +565,23 @@ def _make_function():
     class SelectiveScanFn(torch.autograd.Function):
         """The numba selective scan as a differentiable torch op (CPU tensors, float32/float64).
 
-        ``SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)`` returns
+        ``SelectiveScanFn.apply(x, delta, A, B, C, D, z, delta_bias, delta_softplus)`` returns
         (out, last_state); gradients flow to every tensor argument, including through last_state.
         """
 
         @staticmethod
-        def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
-            dtypes = {t.dtype for t in (u, delta, A, B, C, D, z, delta_bias) if t is not None}
+        def forward(ctx, x, delta, A, B, C, D, z, delta_bias, delta_softplus):
+            dtypes = {t.dtype for t in (x, delta, A, B, C, D, z, delta_bias) if t is not None}
             if len(dtypes) != 1 or not dtypes <= {torch.float32, torch.float64}:
                 raise TypeError(
                     "expected every tensor of the selective scan in one dtype, float32 or "
                     f"float64, got {sorted(str(d) for d in dtypes)}"
                 )
             out, last, y_pre, checkpoints = _forward(
-                *(_numpy(t) for t in (u, delta, A, B, C, D, z, delta_bias)),
+                *(_numpy(t) for t in (x, delta, A, B, C, D, z, delta_bias)),
                 delta_softplus, None, z is not None,
             )  # fmt: skip
-            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
+            ctx.save_for_backward(x, delta, A, B, C, D, z, delta_bias)
             ctx.delta_softplus = delta_softplus
             ctx.y_pre = y_pre
             ctx.checkpoints = checkpoints
@@ -625,11 +589,11 @@ def _make_function():
 
         @staticmethod
         def backward(ctx, dout, dlast):
-            u, delta, A, B, C, D, z, delta_bias = ctx.saved_tensors
+            x, delta, A, B, C, D, z, delta_bias = ctx.saved_tensors
             if dout is None:
-                dout = torch.zeros_like(u)
+                dout = torch.zeros_like(x)
             g = selective_scan_bwd(
-                _numpy(dout), *(_numpy(t) for t in (u, delta, A, B, C, D, z, delta_bias)),
+                _numpy(dout), *(_numpy(t) for t in (x, delta, A, B, C, D, z, delta_bias)),
                 delta_softplus=ctx.delta_softplus, dlast_state=_numpy(dlast), y_pre=ctx.y_pre,
                 checkpoints=ctx.checkpoints,
             )  # fmt: skip
@@ -638,7 +602,7 @@ def _make_function():
                 return torch.from_numpy(g[key]) if key in g else None
 
             return (
-                wrap("du"), wrap("ddelta"), wrap("dA"), wrap("dB"), wrap("dC"),
+                wrap("dx"), wrap("ddelta"), wrap("dA"), wrap("dB"), wrap("dC"),
                 wrap("dD"), wrap("dz"), wrap("ddelta_bias"), None,
             )  # fmt: skip
 
@@ -652,7 +616,7 @@ except ImportError:  # pragma: no cover - torch is a core dependency
 
 
 def selective_scan(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+    x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
     return_last_state=False, backend="auto",
 ):  # fmt: skip
     """The selective scan on torch tensors, differentiable, the fast way available.
@@ -663,14 +627,14 @@ def selective_scan(
     """
     import torch
 
-    tensors = (u, delta, A, B, C, D, z, delta_bias)
-    _check_torch_shapes(*tensors)
+    tensors = (x, delta, A, B, C, D, z, delta_bias)
+    selective_tensors(*tensors)
     present = [t for t in tensors if t is not None]
     numba_ok = (
         HAVE_NUMBA
         and all(t.device.type == "cpu" for t in present)
         and len({t.dtype for t in present}) == 1
-        and u.dtype in (torch.float32, torch.float64)
+        and x.dtype in (torch.float32, torch.float64)
     )
     if backend == "auto":
         backend = "numba" if numba_ok else "torch"

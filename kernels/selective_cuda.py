@@ -1,13 +1,13 @@
 """The selective scan forward as a numba-cuda kernel: chunked, the state kept on chip.
 
-The memory argument of the Mamba paper (Section 3.3.2): the states x_t, all (B, L, D, N) of them,
+The memory argument of the Mamba paper (Section 3.3.2): the states h_t, all (batch, L, D, N) of them,
 are the big tensor, N times larger than the input. A fused kernel never writes them to global
-(GPU main) memory: it reads u, Δ, B, C once, keeps each channel's state in registers, and writes
-only y, (B, D, L), and the last state, (B, D, N).
+(GPU main) memory: it reads x, Δ, B, C once, keeps each channel's state in registers, and writes
+only y, (batch, D, L), and the last state, (batch, D, N).
 
 Layout of the work:
 
-* one thread per (batch element, channel d): it owns x[d, :], N numbers in a thread-local array
+* one thread per (batch element, channel d): it owns h[d, :], N numbers in a thread-local array
   of the fixed size ``MAX_DSTATE`` (registers, or local memory cached in L1: on chip either way);
 * one block of ``THREADS`` channels of one batch element: B_t and C_t are the same for all of
   them, so the block loads them for a chunk of ``CHUNK`` time steps into shared memory once
@@ -25,6 +25,8 @@ import math
 import numpy as np
 from numba import cuda
 
+from mamba_edu.contract import selective_args
+
 __all__ = ["selective_scan_fwd_cuda", "launch", "THREADS", "CHUNK", "MAX_DSTATE"]
 
 THREADS = 64  # channels per block
@@ -33,18 +35,18 @@ MAX_DSTATE = 64  # the largest N the kernel's register array holds
 
 
 @cuda.jit(fastmath=True)
-def _selective_scan_fwd_kernel(u, delta, A, B, C, D, z, delta_bias, flags, out, last_state):
+def _selective_scan_fwd_kernel(x, delta, A, B, C, D, z, delta_bias, flags, out, last_state):
     # flags: [has_D, has_z, has_bias, softplus]
-    batch, dim, length = u.shape
-    dstate = A.shape[1]
+    batch, dim, length = x.shape
+    d_state = A.shape[1]
     b = cuda.blockIdx.y
     d = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
     tid = cuda.threadIdx.x
     B_chunk = cuda.shared.array((MAX_DSTATE, CHUNK), dtype=np.float32)
     C_chunk = cuda.shared.array((MAX_DSTATE, CHUNK), dtype=np.float32)
-    x = cuda.local.array(MAX_DSTATE, dtype=np.float32)  # this channel's state, on chip
-    for n in range(dstate):
-        x[n] = np.float32(0.0)
+    h = cuda.local.array(MAX_DSTATE, dtype=np.float32)  # this channel's state, on chip
+    for n in range(d_state):
+        h[n] = np.float32(0.0)
     active = d < dim
     a_row = d if active else 0
     bias = delta_bias[a_row] if flags[2] else np.float32(0.0)
@@ -52,7 +54,7 @@ def _selective_scan_fwd_kernel(u, delta, A, B, C, D, z, delta_bias, flags, out, 
     for t0 in range(0, length, CHUNK):
         steps = min(CHUNK, length - t0)
         # stage B and C for this chunk: all threads of the block share them
-        for k in range(tid, dstate * steps, cuda.blockDim.x):
+        for k in range(tid, d_state * steps, cuda.blockDim.x):
             n = k // steps
             s = k % steps
             B_chunk[n, s] = B[b, n, t0 + s]
@@ -64,36 +66,34 @@ def _selective_scan_fwd_kernel(u, delta, A, B, C, D, z, delta_bias, flags, out, 
                 dt = delta[b, d, t] + bias
                 if flags[3] and dt <= np.float32(20.0):
                     dt = math.log1p(math.exp(dt))
-                ut = u[b, d, t]
+                xt = x[b, d, t]
                 y = np.float32(0.0)
-                for n in range(dstate):
-                    x[n] = math.exp(dt * A[d, n]) * x[n] + dt * B_chunk[n, s] * ut
-                    y += C_chunk[n, s] * x[n]
-                y += skip * ut
+                for n in range(d_state):
+                    h[n] = math.exp(dt * A[d, n]) * h[n] + dt * B_chunk[n, s] * xt
+                    y += C_chunk[n, s] * h[n]
+                y += skip * xt
                 if flags[1]:
                     zt = z[b, d, t]
                     y = y * zt / (np.float32(1.0) + math.exp(-zt))
                 out[b, d, t] = y
         cuda.syncthreads()  # before the next chunk overwrites the shared buffers
     if active:
-        for n in range(dstate):
-            last_state[b, d, n] = x[n]
+        for n in range(d_state):
+            last_state[b, d, n] = h[n]
 
 
 def selective_scan_fwd_cuda(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False
+    x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False
 ):
     """Forward selective scan on the GPU (or the simulator). NumPy float32 arrays in and out
     (copied to and from the device); shapes as :func:`mamba_edu.selective.selective_scan`.
-    Returns (out (B, D, L), last state (B, D, N)), float32."""
-    from mamba_edu.selective import validate_selective_args
-
-    u, delta, A, B, C, D, z, delta_bias = validate_selective_args(
-        u, delta, A, B, C, D, z, delta_bias, dtype=np.float32
+    Returns (out (batch, D, L), last state (batch, D, N)), float32."""
+    x, delta, A, B, C, D, z, delta_bias = selective_args(
+        x, delta, A, B, C, D, z, delta_bias, dtype=np.float32
     )
-    batch, dim, length = u.shape
-    dstate = A.shape[1]
-    if dstate > MAX_DSTATE:
+    batch, dim, length = x.shape
+    d_state = A.shape[1]
+    if d_state > MAX_DSTATE:
         raise ValueError(f"expected a state size N <= {MAX_DSTATE}, got A of shape {A.shape}")
     flags = np.array(
         [D is not None, z is not None, delta_bias is not None, bool(delta_softplus)], np.int32
@@ -105,20 +105,20 @@ def selective_scan_fwd_cuda(
         )
 
     out = cuda.device_array((batch, dim, length), np.float32)
-    last = cuda.device_array((batch, dim, dstate), np.float32)
+    last = cuda.device_array((batch, dim, d_state), np.float32)
     launch(
-        device(u, None), device(delta, None), device(A, None), device(B, None), device(C, None),
+        device(x, None), device(delta, None), device(A, None), device(B, None), device(C, None),
         device(D, (1,)), device(z, (1, 1, 1)), device(delta_bias, (1,)), flags, out, last,
     )  # fmt: skip
     return out.copy_to_host(), last.copy_to_host()
 
 
-def launch(u, delta, A, B, C, D, z, delta_bias, flags, out, last):
+def launch(x, delta, A, B, C, D, z, delta_bias, flags, out, last):
     """Launch the kernel on arrays already on the device (numba device arrays or CUDA torch
     tensors, float32, contiguous; placeholders of any shape for absent D, z, delta_bias).
     ``flags`` = [has_D, has_z, has_bias, softplus]. Asynchronous: synchronize before timing."""
     if isinstance(flags, (list, tuple, np.ndarray)):
         flags = cuda.to_device(np.asarray(flags, np.int32))
-    batch, dim, _ = u.shape
+    batch, dim, _ = x.shape
     grid = (math.ceil(dim / THREADS), batch)
-    _selective_scan_fwd_kernel[grid, THREADS](u, delta, A, B, C, D, z, delta_bias, flags, out, last)
+    _selective_scan_fwd_kernel[grid, THREADS](x, delta, A, B, C, D, z, delta_bias, flags, out, last)

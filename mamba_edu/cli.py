@@ -5,6 +5,7 @@ mamba-edu workspace [DIR] [-l N ...] write or refresh your student notebooks (ne
 mamba-edu build [--out DIR] [N ...]  build the instructor notebooks (what CI executes)
 mamba-edu solution LESSON EXERCISE   print the solution of one exercise
 mamba-edu assign [N ...] --course DIR lay out an nbgrader course folder (instructors)
+mamba-edu run NAME [--quick] [--out PATH]  run a long experiment, store it as JSON (--list: which)
 """
 
 from __future__ import annotations
@@ -77,6 +78,28 @@ def _cmd_assign(args) -> int:
     return 0
 
 
+def _cmd_run(args) -> int:
+    # imported here: the other commands must not wait for torch, which every experiment loads
+    from mamba_edu import experiments
+
+    if args.list:
+        for name, summary in experiments.summaries().items():
+            print(f"{name:<20} {summary}")
+        return 0
+    if args.name is None:
+        names = ", ".join(experiments.REGISTRY)
+        print(f"mamba-edu run: error: name an experiment ({names}) or use --list", file=sys.stderr)
+        return 2
+    try:
+        record = experiments.run(args.name, quick=args.quick, out=args.out)
+    except experiments.ExperimentError as exc:
+        print(f"mamba-edu run: error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or experiments.default_out(args.name, args.quick)
+    print(f"{args.name}: {record['total_seconds']:.0f} s, written to {out}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mamba-edu", description="Mamba from scratch: the course's command line."
@@ -136,6 +159,26 @@ def _parser() -> argparse.ArgumentParser:
         "--course-id", default="mamba-edu", help="nbgrader course id (default: mamba-edu)"
     )
     p.set_defaults(func=_cmd_assign)
+
+    p = sub.add_parser(
+        "run",
+        help="run a long experiment and store its results as JSON",
+        description="Run one of the longer experiments whose results the lessons display, with a "
+        "progress bar. The JSON records the command, seeds, machine, versions and UTC date. "
+        "An interrupted run resumes where it stopped when started again with the same settings.",
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="the experiment (see --list)")
+    p.add_argument("--list", action="store_true", help="list the experiments, one line each")
+    p.add_argument(
+        "--quick", action="store_true", help="a tiny configuration: checks that it runs (seconds)"
+    )
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="where to write the JSON (default: data/NAME.json; data/cache/NAME-quick.json "
+        "with --quick)",
+    )
+    p.set_defaults(func=_cmd_run)
     return parser
 
 

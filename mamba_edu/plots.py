@@ -23,6 +23,8 @@ def roadmap(stages=None, *, highlight: str | None = "00"):
 
     ``stages`` defaults to :data:`mamba_edu.course.ROADMAP`. Returns the matplotlib figure.
     """
+    # The lesson list belongs to `course` (a layer above, which imports jupytext): only the
+    # default needs it, so it is looked up here rather than imported by every plot.
     from mamba_edu.course import ROADMAP
 
     stages = list(stages or ROADMAP)

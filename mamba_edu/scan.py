@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mamba_edu.contract import positive_int, scan_args
+
 __all__ = [
     "ScanCounter",
     "combine",
@@ -54,41 +56,8 @@ __all__ = [
 
 
 def _prepare(a, b, h0=None, *, name_a: str = "a", name_b: str = "b"):
-    """Validate and broadcast a, b (and h0); return them in their common floating dtype."""
-    a = np.asarray(a)
-    b = np.asarray(b)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
-            f"expected {name_a} and {name_b} of shape (..., L) with time last, got "
-            f"{name_a}.shape={a.shape}, {name_b}.shape={b.shape}"
-        )
-    for name, x in ((name_a, a), (name_b, b)):
-        if x.dtype.kind not in "biufc":
-            raise TypeError(
-                f"expected {name} to hold numbers (real or complex), got dtype {x.dtype}"
-            )
-    try:
-        shape = np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(
-            f"expected {name_a} and {name_b} of the same shape (..., L) (or broadcastable), got "
-            f"{name_a}.shape={a.shape}, {name_b}.shape={b.shape}"
-        ) from None
-    dtype = np.result_type(a, b, np.float64)
-    a = np.broadcast_to(a, shape).astype(dtype, copy=False)
-    b = np.broadcast_to(b, shape).astype(dtype, copy=False)
-    if h0 is not None:
-        h0 = np.asarray(h0)
-        if h0.shape != shape[:-1]:
-            raise ValueError(
-                f"expected h0 of shape {shape[:-1]} (the leading dims of {name_a} and {name_b}), "
-                f"got {h0.shape}"
-            )
-        if h0.dtype.kind not in "biufc":
-            raise TypeError(f"expected h0 to hold numbers, got dtype {h0.dtype}")
-        dtype = np.result_type(dtype, h0)
-        a, b, h0 = a.astype(dtype, copy=False), b.astype(dtype, copy=False), h0.astype(dtype)
-    return a, b, h0, shape, dtype
+    """Validate and broadcast a, b (and h0): the contract in :func:`mamba_edu.contract.scan_args`."""
+    return scan_args(a, b, h0, name_a=name_a, name_b=name_b)
 
 
 @dataclass
@@ -267,8 +236,7 @@ def chunked_scan(a, b, h0=None, chunk: int = 64, counter: ScanCounter | None = N
     3. Carry in: each position adds (product of a inside its chunk so far) × (its chunk's carry).
     Depth ≈ chunk + L/chunk + 1 (smallest near chunk = √L), work ≈ 3L.
     """
-    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"expected chunk to be a positive integer, got {chunk!r}")
+    chunk = positive_int("chunk", chunk)
     a, b, h0, shape, dtype = _prepare(a, b, h0)
     L = shape[-1]
     if L == 0:

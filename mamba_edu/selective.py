@@ -3,8 +3,8 @@
 A selective state-space model is a linear recurrence whose parameters depend on the input. For
 every batch element b, channel d and state index n:
 
-    x_t[n] = exp(Δ_t · A[d, n]) · x_{t−1}[n]  +  Δ_t · B_t[n] · u_t        (state update)
-    y_t    = Σ_n C_t[n] · x_t[n]  +  D[d] · u_t                            (readout)
+    h_t[n] = exp(Δ_t · A[d, n]) · h_{t−1}[n]  +  Δ_t · B_t[n] · x_t        (state update)
+    y_t    = Σ_n C_t[n] · h_t[n]  +  D[d] · x_t                            (readout)
     out_t  = y_t · silu(z_t)                                                (optional gate)
 
 with Δ_t = softplus(Δ_raw_t + Δ_bias[d]) when ``delta_softplus`` is set. A is discretized with the
@@ -12,20 +12,22 @@ zero-order hold (Ā = exp(ΔA)) but B with the Euler rule (B̄ = ΔB): the Mamba
 eq. 4 and Section 3.6) writes ZOH for both, and the official code, whose trained models everyone
 uses, does exp(ΔA) and ΔB. We follow the code.
 
-Glossary (code name: symbol, shape). The batch size is written ``batch`` in code and B in shapes;
-the matrix B keeps its paper name.
+Glossary (code name: symbol, shape). The batch size is written ``batch`` in code and in shapes;
+the matrix B keeps its paper name. The official ``mamba_ssm`` calls the input ``u``; the
+arguments come in its positional order.
 
-    u:      input u,                   (B, D, L)
-    delta:  step size Δ (before bias), (B, D, L)
-    A:      state matrix A (diagonal), (D, N), real (negative for a stable model)
-    B:      input matrix B_t,          (B, N, L)  (time-varying: "selective")
-    C:      output matrix C_t,         (B, N, L)
+    x:      input x,                   (batch, D, L)
+    delta:  step size Δ (before bias), (batch, D, L)
+    A:      state matrix A (diagonal), (D, N), real (negative for a stable model), N = d_state
+    B:      input matrix B_t,          (batch, N, L)  (time-varying: "selective")
+    C:      output matrix C_t,         (batch, N, L)
     D:      skip connection D,         (D,)
-    z:      gate z,                    (B, D, L)
-    x:      the state x_t,             (B, D, N)
+    z:      gate z,                    (batch, D, L)
+    h:      the state h_t,             (batch, D, N)
 
-The layout (B, D, L), time last, is the official ``selective_scan_ref``'s, so the two can be
-compared argument for argument.
+The layout (batch, D, L), time last, is the official ``selective_scan_ref``'s, so the two can be
+compared argument for argument. Shapes, dtypes and error messages are checked by
+:mod:`mamba_edu.contract`, which every kernel shares.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mamba_edu.contract import float_array, positive_int, selective_args, shape_error
+
 __all__ = [
     "selective_scan",
     "selective_scan_materialized",
@@ -45,6 +49,7 @@ __all__ = [
     "softplus",
     "silu",
     "validate_selective_args",
+    "random_inputs",
     "SelectiveSSM",
     "TokenSSM",
 ]
@@ -63,63 +68,13 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
-def _shape_error(name, expected_names, expected, got) -> ValueError:
-    return ValueError(
-        f"expected {name} of shape {expected_names} = {tuple(expected)}, got {tuple(got)}"
-    )
-
-
-def _as_real_array(name, value, dtype):
-    array = np.asarray(value)
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
-    ):
-        kind = "complex" if np.iscomplexobj(array) else str(array.dtype)
-        raise TypeError(f"expected {name} to be a real float array, got dtype {kind}")
-    return array.astype(dtype, copy=False)
-
-
-def validate_selective_args(u, delta, A, B, C, D=None, z=None, delta_bias=None, dtype=None):
+def validate_selective_args(x, delta, A, B, C, D=None, z=None, delta_bias=None, dtype=None):
     """Check shapes and dtypes of the selective scan's arguments; return them as arrays of one dtype.
 
-    ``dtype`` defaults to float64 (the reference's precision). Raises ValueError naming the
-    expected shape, or TypeError for a non-real dtype.
+    ``dtype`` defaults to float64 (the reference's precision). The contract itself (shapes,
+    dtypes, messages) lives in :func:`mamba_edu.contract.selective_args`, shared with every kernel.
     """
-    dtype = np.dtype(np.float64 if dtype is None else dtype)
-    u = _as_real_array("u", u, dtype)
-    if u.ndim != 3:
-        raise ValueError(f"expected u of shape (B, D, L) (batch, channels, time), got {u.shape}")
-    batch, dim, length = u.shape
-    if length == 0:
-        raise ValueError(f"expected a sequence of length L >= 1, got u of shape {u.shape} (L = 0)")
-    A = _as_real_array("A", A, dtype)
-    if A.ndim != 2 or A.shape[0] != dim:
-        raise ValueError(f"expected A of shape (D, N) with D = {dim} (from u), got {A.shape}")
-    dstate = A.shape[1]
-    if dstate == 0:
-        raise ValueError(f"expected a state of size N >= 1, got A of shape {A.shape}")
-    delta = _as_real_array("delta", delta, dtype)
-    if delta.shape != u.shape:
-        raise _shape_error("delta", "(B, D, L)", u.shape, delta.shape)
-    B = _as_real_array("B", B, dtype)
-    if B.shape != (batch, dstate, length):
-        raise _shape_error("B", "(B, N, L)", (batch, dstate, length), B.shape)
-    C = _as_real_array("C", C, dtype)
-    if C.shape != (batch, dstate, length):
-        raise _shape_error("C", "(B, N, L)", (batch, dstate, length), C.shape)
-    if D is not None:
-        D = _as_real_array("D", D, dtype)
-        if D.shape != (dim,):
-            raise _shape_error("D", "(D,)", (dim,), D.shape)
-    if z is not None:
-        z = _as_real_array("z", z, dtype)
-        if z.shape != u.shape:
-            raise _shape_error("z", "(B, D, L)", u.shape, z.shape)
-    if delta_bias is not None:
-        delta_bias = _as_real_array("delta_bias", delta_bias, dtype)
-        if delta_bias.shape != (dim,):
-            raise _shape_error("delta_bias", "(D,)", (dim,), delta_bias.shape)
-    return u, delta, A, B, C, D, z, delta_bias
+    return selective_args(x, delta, A, B, C, D, z, delta_bias, dtype=dtype)
 
 
 def _step_sizes(delta, delta_bias, delta_softplus):
@@ -129,15 +84,15 @@ def _step_sizes(delta, delta_bias, delta_softplus):
     return softplus(delta) if delta_softplus else delta
 
 
-def _skip_and_gate(y, u, D, z):
-    """out = (y + D u) · silu(z), for whichever of D and z is given; shapes (…, D, L)."""
+def _skip_and_gate(y, x, D, z):
+    """out = (y + D x) · silu(z), for whichever of D and z is given; shapes (…, D, L)."""
     if D is not None:
-        y = y + D[:, None] * u
+        y = y + D[:, None] * x
     return y if z is None else y * silu(z)
 
 
 def selective_scan(
-    u,
+    x,
     delta,
     A,
     B,
@@ -151,84 +106,123 @@ def selective_scan(
 ):
     """Run the selective scan over a whole sequence, one time step after another.
 
-    Shapes as in the module docstring: u, delta, z (B, D, L); A (D, N); B, C (B, N, L); D and
-    delta_bias (D,). Returns ``out`` of shape (B, D, L), and also the final state x_{L−1} of shape
-    (B, D, N) when ``return_last_state`` is set. Computes in ``dtype`` (float64 by default).
+    Layout (batch, D, L), time last, as the module docstring: x, delta, z (batch, D, L);
+    A (D, N); B, C (batch, N, L); D and delta_bias (D,). The positional order is mamba_ssm's
+    ``selective_scan_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus)``, which calls the
+    input x ``u``. Returns ``out`` of shape (batch, D, L), and also the final state h_{L−1} of
+    shape (batch, D, N) when ``return_last_state`` is set. Computes in ``dtype`` (float64 by
+    default).
     """
-    u, delta, A, B, C, D, z, delta_bias = validate_selective_args(
-        u, delta, A, B, C, D, z, delta_bias, dtype=dtype
+    x, delta, A, B, C, D, z, delta_bias = selective_args(
+        x, delta, A, B, C, D, z, delta_bias, dtype=dtype
     )
-    batch, dim, length = u.shape
-    dstate = A.shape[1]
+    batch, dim, length = x.shape
+    d_state = A.shape[1]
     delta = _step_sizes(delta, delta_bias, delta_softplus)
 
-    x = np.zeros((batch, dim, dstate), dtype=u.dtype)  # the state, (B, D, N)
-    y = np.empty((batch, dim, length), dtype=u.dtype)
-    for t in range(length):  # the loop is the idea: x_t needs x_{t-1}
-        dt = delta[:, :, t, None]  # (B, D, 1)
-        A_bar = np.exp(dt * A)  # (B, D, N): zero-order hold for A
-        Bu_bar = dt * B[:, None, :, t] * u[:, :, t, None]  # (B, D, N): Euler for B
-        x = A_bar * x + Bu_bar
-        y[:, :, t] = np.einsum("bdn,bn->bd", x, C[:, :, t])
-    y = _skip_and_gate(y, u, D, z)
-    return (y, x) if return_last_state else y
+    h = np.zeros((batch, dim, d_state), dtype=x.dtype)  # the state, (batch, D, N)
+    y = np.empty((batch, dim, length), dtype=x.dtype)
+    for t in range(length):  # the loop is the idea: h_t needs h_{t-1}
+        dt = delta[:, :, t, None]  # (batch, D, 1)
+        A_bar = np.exp(dt * A)  # (batch, D, N): zero-order hold for A
+        Bx_bar = dt * B[:, None, :, t] * x[:, :, t, None]  # (batch, D, N): Euler for B
+        h = A_bar * h + Bx_bar
+        y[:, :, t] = np.einsum("bdn,bn->bd", h, C[:, :, t])
+    y = _skip_and_gate(y, x, D, z)
+    return (y, h) if return_last_state else y
 
 
-def selective_step(state, u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
-    """One decode step: advance the state by a single token (what generation does, lesson 07).
+def selective_step(state, x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+    """One decode step: advance the state h by a single token (what generation does, lesson 07).
 
-    state: (B, D, N); u, delta, z: (B, D); A: (D, N); B, C: (B, N); D, delta_bias: (D,).
-    Returns (out of shape (B, D), the new state of shape (B, D, N)); ``state`` is not modified.
-    Running it L times gives the same result as :func:`selective_scan` on the whole sequence.
+    state: (batch, D, N); x, delta, z: (batch, D); A: (D, N); B, C: (batch, N); D, delta_bias:
+    (D,). Returns (out of shape (batch, D), the new state of shape (batch, D, N)); ``state`` is
+    not modified. Running it L times gives the same result as :func:`selective_scan` on the
+    whole sequence.
     """
-    state = np.asarray(state)
+    state = float_array("state", state, integers=True)
     if state.ndim != 3:
-        raise ValueError(f"expected state of shape (B, D, N), got {state.shape}")
-    batch, dim, dstate = state.shape
+        raise ValueError(f"expected state of shape (batch, D, N), got {state.shape}")
+    batch, dim, d_state = state.shape
 
     def column(a):
         return None if a is None else np.asarray(a)[..., None]
 
     for name, value, shape, names in [
-        ("u", u, (batch, dim), "(B, D)"),
-        ("delta", delta, (batch, dim), "(B, D)"),
-        ("B", B, (batch, dstate), "(B, N)"),
-        ("C", C, (batch, dstate), "(B, N)"),
-        ("z", z, (batch, dim), "(B, D)"),
+        ("x", x, (batch, dim), "(batch, D)"),
+        ("delta", delta, (batch, dim), "(batch, D)"),
+        ("B", B, (batch, d_state), "(batch, N)"),
+        ("C", C, (batch, d_state), "(batch, N)"),
+        ("z", z, (batch, dim), "(batch, D)"),
     ]:
         if value is not None and np.shape(value) != shape:
-            raise _shape_error(name, names, shape, np.shape(value))
-    u, delta, A, B, C, D, z, delta_bias = validate_selective_args(
-        column(u), column(delta), A, column(B), column(C), D, column(z), delta_bias,
+            raise shape_error(name, names, shape, np.shape(value))
+    x, delta, A, B, C, D, z, delta_bias = selective_args(
+        column(x), column(delta), A, column(B), column(C), D, column(z), delta_bias,
         dtype=np.result_type(state.dtype, np.float64),
     )  # fmt: skip
-    dt = _step_sizes(delta, delta_bias, delta_softplus)[:, :, 0, None]  # (B, D, 1)
-    new_state = np.exp(dt * A) * state + dt * B[:, None, :, 0] * u[:, :, 0, None]
-    y = np.einsum("bdn,bn->bd", new_state, C[:, :, 0])[:, :, None]  # (B, D, 1): one step
-    return _skip_and_gate(y, u, D, z)[:, :, 0], new_state
+    dt = _step_sizes(delta, delta_bias, delta_softplus)[:, :, 0, None]  # (batch, D, 1)
+    new_state = np.exp(dt * A) * state + dt * B[:, None, :, 0] * x[:, :, 0, None]
+    y = np.einsum("bdn,bn->bd", new_state, C[:, :, 0])[:, :, None]  # (batch, D, 1): one step
+    return _skip_and_gate(y, x, D, z)[:, :, 0], new_state
 
 
 def selective_scan_materialized(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, dtype=np.float64
+    x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, dtype=np.float64
 ):
     """The same output as :func:`selective_scan`, computed the way the official
-    ``selective_scan_ref`` does: first the decays exp(Δ A) and the inputs Δ B u for every
-    (b, d, t, n) at once, two (B, D, L, N) arrays, then the recurrence over them.
+    ``selective_scan_ref`` does: first the decays exp(Δ A) and the inputs Δ B x for every
+    (b, d, t, n) at once, two (batch, D, L, N) arrays, then the recurrence over them.
+    Layout and argument order as :func:`selective_scan`.
 
     Vectorizing the exp over the whole sequence is faster in NumPy, but the memory grows like
-    B·D·L·N: the (B, D, L, N) tensors are what a fused kernel never writes (lesson 06)."""
-    u, delta, A, B, C, D, z, delta_bias = validate_selective_args(
-        u, delta, A, B, C, D, z, delta_bias, dtype=dtype
+    batch·D·L·N: the (batch, D, L, N) tensors are what a fused kernel never writes (lesson 06)."""
+    x, delta, A, B, C, D, z, delta_bias = selective_args(
+        x, delta, A, B, C, D, z, delta_bias, dtype=dtype
     )
     delta = _step_sizes(delta, delta_bias, delta_softplus)
-    decay = np.exp(delta[..., None] * A[None, :, None, :])  # (B, D, L, N)
-    drive = delta[..., None] * B.transpose(0, 2, 1)[:, None] * u[..., None]  # (B, D, L, N)
-    x = np.zeros_like(decay[:, :, 0])  # (B, D, N)
-    y = np.empty_like(u)
-    for t in range(u.shape[2]):
-        x = decay[:, :, t] * x + drive[:, :, t]
-        y[:, :, t] = np.einsum("bdn,bn->bd", x, C[:, :, t])
-    return _skip_and_gate(y, u, D, z)
+    decay = np.exp(delta[..., None] * A[None, :, None, :])  # (batch, D, L, N)
+    drive = delta[..., None] * B.transpose(0, 2, 1)[:, None] * x[..., None]  # (batch, D, L, N)
+    h = np.zeros_like(decay[:, :, 0])  # (batch, D, N)
+    y = np.empty_like(x)
+    for t in range(x.shape[2]):
+        h = decay[:, :, t] * h + drive[:, :, t]
+        y[:, :, t] = np.einsum("bdn,bn->bd", h, C[:, :, t])
+    return _skip_and_gate(y, x, D, z)
+
+
+def random_inputs(
+    batch=2, dim=4, length=16, d_state=8, *, seed=0, dtype=np.float64, D=True, z=True,
+    delta_bias=True, delta_softplus=True,
+):  # fmt: skip
+    """Seeded random arguments for the selective scan, as a dict in its positional order
+    (x, delta, A, B, C, D, z, delta_bias), layout (batch, D, L): ``selective_scan(**args)`` or
+    ``f(*args.values())`` (for mamba_ssm, which calls x ``u``).
+
+    x, B, C, D, z are standard normal; A = −exp(U(−1, 1.5)) (decays of several time scales);
+    the raw Δ is U(−3, 0.5) and its bias U(−1, 1), so that softplus gives Δ of about 0.05 to 1.
+    Without ``delta_softplus`` Δ and the bias are their absolute values (exp(ΔA) must decay).
+    ``D``, ``z``, ``delta_bias`` = False leave that argument None. Arrays are in ``dtype``.
+    """
+    batch, dim = positive_int("batch", batch), positive_int("dim", dim)
+    length, d_state = positive_int("length", length), positive_int("d_state", d_state)
+    rng = np.random.default_rng(seed)
+    args = dict(
+        x=rng.standard_normal((batch, dim, length)),
+        delta=rng.uniform(-3.0, 0.5, (batch, dim, length)),
+        A=-np.exp(rng.uniform(-1.0, 1.5, (dim, d_state))),
+        B=rng.standard_normal((batch, d_state, length)),
+        C=rng.standard_normal((batch, d_state, length)),
+        D=rng.standard_normal(dim),
+        z=rng.standard_normal((batch, dim, length)),
+        delta_bias=rng.uniform(-1.0, 1.0, dim),
+    )
+    if not delta_softplus:
+        args["delta"], args["delta_bias"] = np.abs(args["delta"]), np.abs(args["delta_bias"])
+    for name, wanted in (("D", D), ("z", z), ("delta_bias", delta_bias)):
+        if not wanted:
+            args[name] = None
+    return {k: None if v is None else v.astype(dtype) for k, v in args.items()}
 
 
 def influence(delta, a):
@@ -277,10 +271,9 @@ class SelectiveSSM(nn.Module):
 
     def __init__(self, d_model, d_state=16, expand=2, selective=True, dt_min=1e-3, dt_max=1e-1):
         super().__init__()
-        if d_model < 1 or d_state < 1 or expand < 1:
-            raise ValueError(
-                f"expected d_model, d_state, expand >= 1, got {d_model}, {d_state}, {expand}"
-            )
+        d_model = positive_int("d_model", d_model)
+        d_state = positive_int("d_state", d_state)
+        expand = positive_int("expand", expand)
         d_inner = expand * d_model
         self.selective = bool(selective)
         self.d_state = d_state
@@ -304,28 +297,30 @@ class SelectiveSSM(nn.Module):
         self.out_proj = nn.Linear(d_inner, d_model)
 
     def ssm_inputs(self, x):
-        """(u, Δ before bias, B, C) in the kernel's layout: (b, D, L), (b, D, L), (b, N, L)."""
+        """(the scan's input, Δ before bias, B, C) in the kernel's layout: (batch, D, L),
+        (batch, D, L), (batch, N, L), (batch, N, L)."""
         if x.dim() != 3:
             raise ValueError(f"expected x of shape (batch, L, d_model), got {tuple(x.shape)}")
-        u = F.silu(self.in_proj(self.norm(x)))  # (b, L, D)
-        batch, length, d_inner = u.shape
+        xs = F.silu(self.in_proj(self.norm(x)))  # the scan's input, (batch, L, D)
+        batch, length, d_inner = xs.shape
         if self.selective:
-            dt_low, B, C = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+            dt_low, B, C = self.x_proj(xs).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
             delta = self.dt_proj(dt_low)  # (b, L, D)
             B, C, delta = (t.transpose(1, 2).contiguous() for t in (B, C, delta))
         else:
-            delta = u.new_zeros(batch, d_inner, length)
+            delta = xs.new_zeros(batch, d_inner, length)
             B = self.B[None, :, None].expand(batch, -1, length).contiguous()
             C = self.C[None, :, None].expand(batch, -1, length).contiguous()
-        return u.transpose(1, 2).contiguous(), delta, B, C
+        return xs.transpose(1, 2).contiguous(), delta, B, C
 
     def forward(self, x):
-        u, delta, B, C = self.ssm_inputs(x)
-        from mamba_edu.kernels import selective_cpu  # numba: imported when a layer first runs
+        xs, delta, B, C = self.ssm_inputs(x)
+        # numba takes about a second to import: paid when a layer first runs, not on import
+        from mamba_edu.kernels import selective_cpu
 
         A = -torch.exp(self.A_log)
         y = selective_cpu.selective_scan(
-            u, delta, A, B, C, self.D, None, self.dt_bias, delta_softplus=True
+            xs, delta, A, B, C, self.D, None, self.dt_bias, delta_softplus=True
         )
         return x + self.out_proj(y.transpose(1, 2))
 

@@ -1,19 +1,22 @@
 """State-space models: the continuous view of a linear recurrence (S4, S4D; lessons 05 onward).
 
-A continuous-time SSM maps an input signal u(t) to an output y(t) through a state x(t) of size N:
+A continuous-time SSM maps an input signal x(t) to an output y(t) through a state h(t) of size N:
 
-    x'(t) = A x(t) + B u(t),        y(t) = C x(t)                       (Gu et al., 2022, eq. 1)
+    h'(t) = A h(t) + B x(t),        y(t) = C h(t)                       (Gu & Dao, 2023, eq. 1)
 
-Sampling with step Δ turns it into the linear recurrence of lesson 02,
+(S4 writes the state x and the input u; the course follows the Mamba paper's h and x.) Sampling
+with step Δ turns it into the linear recurrence of lesson 02,
 
-    x_k = Ā x_{k−1} + B̄ u_k,        y_k = C x_k,
+    h_k = Ā h_{k−1} + B̄ x_k,        y_k = C h_k,
 
-where (Ā, B̄) depend on the *discretization rule*. Unrolled, y = K * u is a causal convolution with
+where (Ā, B̄) depend on the *discretization rule*. Unrolled, y = K * x is a causal convolution with
 the kernel K_l = C Ā^l B̄ (l = 0 … L−1): one model, two ways to compute it.
 
 Shapes: A is (N, N) for a dense SSM or (N,) for a diagonal one (its eigenvalues); B is (N,) and C is
 (N,) for one input channel. Diagonal A may be complex; the course then uses the real part of the
-output (S4D keeps one of each conjugate pair and doubles the real part).
+output (S4D keeps one of each conjugate pair and doubles the real part). The state size is
+``d_state`` in signatures. Layout: single-sequence, single-channel NumPy references; a sequence is
+(L,), time along its only axis.
 
 Where papers and the official code disagree, the code is followed and the docstring says so.
 """
@@ -23,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 from numpy.polynomial import legendre
+
+from mamba_edu import contract
 
 __all__ = [
     "discretize",
@@ -41,9 +46,26 @@ __all__ = [
 METHODS = ("euler", "bilinear", "zoh")
 
 
+def _numeric(value, name: str) -> np.ndarray:
+    """``value`` as a float or complex array (diagonal SSMs are complex, so contract.float_array,
+    which is for real arrays, does not fit); integer, boolean and object arrays are refused."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "fc":
+        raise TypeError(f"expected {name} to be a float or complex array, got dtype {array.dtype}")
+    return array
+
+
+def _sequence(value, name: str) -> np.ndarray:
+    """A sequence of shape (L,) with L >= 1, float or complex."""
+    array = _numeric(value, name)
+    if array.ndim != 1 or array.shape[0] < 1:
+        raise ValueError(f"expected {name} of shape (L,) with L >= 1, got {array.shape}")
+    return array
+
+
 def _as_ssm(A, B):
-    A = np.asarray(A)
-    B = np.asarray(B)
+    A = _numeric(A, "A")
+    B = _numeric(B, "B")
     if A.ndim == 2:
         N = A.shape[0]
         if A.shape != (N, N):
@@ -57,8 +79,10 @@ def _as_ssm(A, B):
     return A, B, N
 
 
-def discretize(A, B, dt: float, method: str = "zoh"):
-    """Return (Ā, B̄) for step ``dt`` with the rule ``method``: ``"euler"``, ``"bilinear"`` or ``"zoh"``.
+def discretize(A, B, delta: float, method: str = "zoh"):
+    """Return (Ā, B̄) for the step Δ = ``delta`` with the rule ``method``: ``"euler"``,
+    ``"bilinear"`` or ``"zoh"``. A is (N, N) dense or (N,) diagonal, B (N,); Ā and B̄ keep those
+    shapes.
 
     * Euler (forward):  Ā = I + ΔA,                    B̄ = ΔB
     * bilinear (Tustin): Ā = (I − ΔA/2)⁻¹(I + ΔA/2),    B̄ = (I − ΔA/2)⁻¹ ΔB      (S4)
@@ -70,8 +94,9 @@ def discretize(A, B, dt: float, method: str = "zoh"):
     A, B, N = _as_ssm(A, B)
     if method not in METHODS:
         raise ValueError(f"expected method one of {METHODS}, got {method!r}")
+    dt = contract.real_scalar("delta", delta)
     if not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"expected a positive step dt, got {dt}")
+        raise ValueError(f"expected a positive step delta, got {delta}")
     dtype = np.result_type(A, B, np.float64)
     if A.ndim == 1:
         dA = dt * A.astype(dtype)
@@ -95,21 +120,20 @@ def discretize(A, B, dt: float, method: str = "zoh"):
     return Ab, np.linalg.solve(dA, (Ab - eye) @ (dt * B))
 
 
-def hippo_legs(N: int):
-    """HiPPO-LegS matrices (A, B) of size N (Gu et al., 2020, the scaled Legendre measure).
+def hippo_legs(d_state: int):
+    """HiPPO-LegS matrices A (N, N) and B (N,), N = ``d_state`` (Gu et al., 2020, the scaled
+    Legendre measure).
 
     A_nk = −√(2n+1)·√(2k+1) for n > k,  −(n+1) for n = k,  0 for n < k;   B_n = √(2n+1).
-    With these, x'(t) = A x(t)/t + B u(t)/t keeps x(t) the Legendre coefficients of u's history.
+    With these, h'(t) = A h(t)/t + B x(t)/t keeps h(t) the Legendre coefficients of x's history.
     """
-    if int(N) != N or N < 1:
-        raise ValueError(f"expected a positive integer N, got {N}")
-    n = np.arange(N)
+    n = np.arange(contract.positive_int("d_state", d_state))
     r = np.sqrt(2 * n + 1)
     A = -np.tril(np.outer(r, r), k=-1) - np.diag(n + 1.0)
     return A, r.copy()
 
 
-def hippo_legs_online(f, N: int) -> np.ndarray:
+def hippo_legs_online(f, d_state: int) -> np.ndarray:
     """Compress the history of a sampled signal f_1 … f_L into N Legendre coefficients, online.
 
     HiPPO-LegS is the time-varying ODE c'(t) = A c(t)/t + B f(t)/t (A, B from :func:`hippo_legs`);
@@ -117,12 +141,12 @@ def hippo_legs_online(f, N: int) -> np.ndarray:
 
         c_k = (I − A/(2k))⁻¹ [(I + A/(2k)) c_{k−1} + B f_k / k].
 
-    Returns c of shape (L, N): row k summarizes f_1 … f_k, all of it, at every k.
+    f has shape (L,), real. Returns c of shape (L, N), N = ``d_state``: row k summarizes
+    f_1 … f_k, all of it, at every k.
     """
-    f = np.asarray(f, dtype=np.float64)
-    if f.ndim != 1 or f.shape[0] < 1:
-        raise ValueError(f"expected a signal f of shape (L,) with L >= 1, got {f.shape}")
-    A, B = hippo_legs(N)
+    f = _sequence(contract.float_array("f", f), "f")  # real: the Legendre coefficients are real
+    A, B = hippo_legs(d_state)
+    N = A.shape[0]
     eye = np.eye(N)
     c = np.zeros(N)
     out = np.empty((f.shape[0], N))
@@ -134,30 +158,34 @@ def hippo_legs_online(f, N: int) -> np.ndarray:
 
 
 def legendre_reconstruct(c, M: int) -> np.ndarray:
-    """The history the coefficients c (N,) describe, at M evenly spaced points from oldest to newest.
+    """The history the coefficients c (N,) describe, at M evenly spaced points from oldest to
+    newest: shape (M,).
 
     f(s) ≈ Σ_n c_n √(2n+1) P_n(2s/t − 1) for 0 ≤ s ≤ t (P_n: Legendre polynomials).
     """
-    c = np.asarray(c, dtype=np.float64)
-    if c.ndim != 1:
-        raise ValueError(f"expected coefficients c of shape (N,), got {c.shape}")
-    x = np.linspace(-1.0, 1.0, M)
-    return legendre.legval(x, c * np.sqrt(2 * np.arange(c.shape[0]) + 1))
+    c = _numeric(c, "c")
+    if c.ndim != 1 or c.shape[0] < 1:
+        raise ValueError(f"expected coefficients c of shape (N,) with N >= 1, got {c.shape}")
+    c = contract.float_array("c", c)
+    s = np.linspace(-1.0, 1.0, contract.positive_int("M", M))
+    return legendre.legval(s, c * np.sqrt(2 * np.arange(c.shape[0]) + 1))
 
 
-def s4d_real(N: int) -> np.ndarray:
-    """S4D-Real: A_n = −(n+1), n = 0 … N−1 (real, as Mamba's A_log = log(1 … N))."""
-    return -(np.arange(N) + 1.0)
+def s4d_real(d_state: int) -> np.ndarray:
+    """S4D-Real: A_n = −(n+1), n = 0 … N−1 (real, as Mamba's A_log = log(1 … N)); shape (N,)."""
+    return -(np.arange(contract.positive_int("d_state", d_state)) + 1.0)
 
 
-def s4d_lin(N: int) -> np.ndarray:
-    """S4D-Lin: A_n = −1/2 + iπn (the official code's form; the Mamba paper writes it without π)."""
-    n = np.arange(N)
+def s4d_lin(d_state: int) -> np.ndarray:
+    """S4D-Lin: A_n = −1/2 + iπn (the official code's form; the Mamba paper writes it without π);
+    shape (N,), complex."""
+    n = np.arange(contract.positive_int("d_state", d_state))
     return -0.5 + 1j * np.pi * n
 
 
-def s4d_inv(N: int) -> np.ndarray:
-    """S4D-Inv: A_n = −1/2 + i (N/π)(N/(2n+1) − 1)."""
+def s4d_inv(d_state: int) -> np.ndarray:
+    """S4D-Inv: A_n = −1/2 + i (N/π)(N/(2n+1) − 1); shape (N,), complex."""
+    N = contract.positive_int("d_state", d_state)
     n = np.arange(N)
     return -0.5 + 1j * (N / np.pi) * (N / (2 * n + 1) - 1)
 
@@ -166,16 +194,14 @@ def ssm_kernel(Ab, Bb, C, L: int) -> np.ndarray:
     """The convolution kernel K_l = C Ā^l B̄ for l = 0 … L−1 of a discretized SSM.
 
     Dense Ā (N, N): built by repeated multiplication. Diagonal Ā (N,): the Vandermonde form
-    K_l = Σ_n C_n B̄_n Ā_n^l, one matrix product (S4D). Returns shape (L,), complex if any input is.
+    K_l = Σ_n C_n B̄_n Ā_n^l, one matrix product (S4D). B̄ and C have shape (N,). Returns shape
+    (L,), complex if any input is.
     """
-    Ab = np.asarray(Ab)
-    Bb = np.asarray(Bb)
-    C = np.asarray(C)
     Ab, Bb, N = _as_ssm(Ab, Bb)
+    C = _numeric(C, "C")
     if C.shape != (N,):
         raise ValueError(f"expected C of shape (N,) = ({N},), got {C.shape}")
-    if L < 1:
-        raise ValueError(f"expected L >= 1, got {L}")
+    L = contract.positive_int("L", L)
     if Ab.ndim == 1:
         powers = Ab[:, None] ** np.arange(L)[None, :]  # (N, L): the Vandermonde matrix
         return (C * Bb) @ powers
@@ -187,35 +213,41 @@ def ssm_kernel(Ab, Bb, C, L: int) -> np.ndarray:
     return K
 
 
-def ssm_recurrence(Ab, Bb, C, u) -> np.ndarray:
-    """Run the discretized SSM step by step on u of shape (L,): y_k = C x_k, x_k = Ā x_{k−1} + B̄ u_k."""
+def ssm_recurrence(Ab, Bb, C, x) -> np.ndarray:
+    """Run the discretized SSM step by step on one input sequence x of shape (L,):
+    h_k = Ā h_{k−1} + B̄ x_k, y_k = C h_k. B̄ and C have shape (N,); returns y (L,)."""
     Ab, Bb, N = _as_ssm(Ab, Bb)
-    u = np.asarray(u)
-    if u.ndim != 1:
-        raise ValueError(f"expected u of shape (L,), got {u.shape}")
-    x = np.zeros(N, dtype=np.result_type(Ab, Bb, np.float64))
-    y = np.empty(u.shape[0], dtype=np.result_type(x, C))
-    for k, uk in enumerate(u):
-        x = (Ab * x if Ab.ndim == 1 else Ab @ x) + Bb * uk
-        y[k] = C @ x
+    C = _numeric(C, "C")
+    if C.shape != (N,):
+        raise ValueError(f"expected C of shape (N,) = ({N},), got {C.shape}")
+    x = _sequence(x, "x")
+    h = np.zeros(N, dtype=np.result_type(Ab, Bb, np.float64))
+    y = np.empty(x.shape[0], dtype=np.result_type(h, C))
+    for k, xk in enumerate(x):
+        h = (Ab * h if Ab.ndim == 1 else Ab @ h) + Bb * xk
+        y[k] = C @ h
     return y
 
 
-def causal_conv(u, K) -> np.ndarray:
-    """y_k = Σ_{j ≤ k} K_j u_{k−j}, directly: O(L²) work. u and K have shape (L,)."""
-    u, K = np.asarray(u), np.asarray(K)
-    if u.ndim != 1 or K.shape != u.shape:
-        raise ValueError(f"expected u and K of the same shape (L,), got {u.shape} and {K.shape}")
-    return np.convolve(u, K)[: u.shape[0]]
+def _conv_args(x, K):
+    x, K = _sequence(x, "x"), _numeric(K, "K")
+    if K.shape != x.shape:
+        raise ValueError(f"expected x and K of the same shape (L,), got {x.shape} and {K.shape}")
+    return x, K
 
 
-def fft_conv(u, K) -> np.ndarray:
-    """The same causal convolution through the FFT: O(L log L). Zero-padding to 2L keeps it causal."""
-    u, K = np.asarray(u), np.asarray(K)
-    if u.ndim != 1 or K.shape != u.shape:
-        raise ValueError(f"expected u and K of the same shape (L,), got {u.shape} and {K.shape}")
-    L = u.shape[0]
+def causal_conv(x, K) -> np.ndarray:
+    """y_k = Σ_{j ≤ k} K_j x_{k−j}, directly: O(L²) work. x, K and y have shape (L,)."""
+    x, K = _conv_args(x, K)
+    return np.convolve(x, K)[: x.shape[0]]
+
+
+def fft_conv(x, K) -> np.ndarray:
+    """The same causal convolution through the FFT: O(L log L). Zero-padding to 2L keeps it causal.
+    x, K and y have shape (L,)."""
+    x, K = _conv_args(x, K)
+    L = x.shape[0]
     n = 2 * L
-    if np.iscomplexobj(u) or np.iscomplexobj(K):
-        return np.fft.ifft(np.fft.fft(u, n) * np.fft.fft(K, n))[:L]
-    return np.fft.irfft(np.fft.rfft(u, n) * np.fft.rfft(K, n), n)[:L]
+    if np.iscomplexobj(x) or np.iscomplexobj(K):
+        return np.fft.ifft(np.fft.fft(x, n) * np.fft.fft(K, n))[:L]
+    return np.fft.irfft(np.fft.rfft(x, n) * np.fft.rfft(K, n), n)[:L]

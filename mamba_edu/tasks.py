@@ -45,6 +45,7 @@ def digits_pixels(seed: int = 0, test_fraction: float = 0.25):
     (8 steps apart) and the whole image (64 steps); a linear classifier on all 64 pixels at once
     reaches about 95%, the yardstick.
     """
+    # imported here: scikit-learn is heavy and only this real-data task needs it
     from sklearn.datasets import load_digits
 
     digits = load_digits()

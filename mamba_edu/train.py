@@ -75,6 +75,7 @@ def train_classifier(
     result = TrainResult(accuracy=float("nan"))
     bar = range(steps)
     if progress:
+        # imported here: the bar is optional display, and tqdm.auto loads widget support
         from tqdm.auto import tqdm
 
         bar = tqdm(bar, desc=progress if isinstance(progress, str) else "training", leave=True)

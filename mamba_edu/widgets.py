@@ -18,6 +18,11 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.figure import Figure
 
+from mamba_edu import lru, rnn, ssm
+from mamba_edu.linear_rnn import impulse_response, memory_horizon
+from mamba_edu.scan import blelloch_trace, sequential_scan
+from mamba_edu.selective import influence
+
 __all__ = [
     "InteractiveFigure",
     "interactive_figure",
@@ -108,8 +113,6 @@ def memory_explorer(a: float = 0.8, kind: str = "impulse", L: int = 80) -> Inter
     Controls: ``a`` (0 … 0.99), ``input`` (impulse, step, noise). Axes 0 shows the input (line 0)
     and the state h (line 1); the title gives the memory horizon 1/(1 − a).
     """
-    from mamba_edu.scan import sequential_scan
-
     _memory_input(kind, L)  # a clear error for an unknown input kind, before any widget exists
 
     def draw(fig: Figure, a: float, input: str) -> None:
@@ -162,8 +165,6 @@ def hippo_explorer(
     Δ = 1/samples), ``signal``. Axes 0: the signal (line 0) and its reconstruction from the final
     state (line 1); the title gives the RMS error.
     """
-    from mamba_edu import ssm
-
     _hippo_signal(signal, np.linspace(0, 1, 4))
 
     def draw(fig: Figure, N: int, samples: int, signal: str) -> None:
@@ -209,7 +210,6 @@ def ring_explorer(
     time for white-noise input, without γ (line 0: it grows to the LRU paper's Proposition 3 value,
     line 2) and with γ (line 1: it stays at 1). The title gives the median memory horizon 1/(1 − |λ|).
     """
-    from mamba_edu import lru
 
     def draw(fig: Figure, r_min: float, r_max: float, max_phase: float) -> None:
         r_lo, r_hi = min(r_min, r_max - 1e-3), max(r_max, r_min + 1e-3)
@@ -296,8 +296,6 @@ def blelloch_timeline(n: int) -> list[tuple[str, list]]:
     combined at that step. Entry 0 is the input; then the up-sweep, clearing the root, the
     down-sweep. Built from :func:`mamba_edu.scan.blelloch_trace` (the same steps the scan runs).
     """
-    from mamba_edu.scan import blelloch_trace
-
     spans = [(i, i) for i in range(n)]
     timeline = [("input: position i holds step i", list(spans), [], "input")]
     trace = blelloch_trace(n)
@@ -417,8 +415,6 @@ def gradient_explorer(
     theory ρ^(T−t) of the linear network. Axes 1: the first four state units over time (lines 0–3).
     Controls: ``radius`` (0.5 … 1.5), ``nonlinearity`` (tanh, relu, identity), ``L`` (10 … 300).
     """
-    from mamba_edu import rnn
-
     rnn._nonlinearity(nonlinearity)
     rng = np.random.default_rng(seed)
     U = rng.standard_normal((N, 1))
@@ -477,7 +473,6 @@ def eigenvalue_explorer(
     envelope |λ|^k. The title gives the memory horizon 1/(1 − |λ|). Controls: ``magnitude``
     (0 … 1.05) and ``phase`` (0 … π, radians).
     """
-    from mamba_edu.linear_rnn import impulse_response, memory_horizon
 
     def draw(fig: Figure, magnitude: float, phase: float) -> None:
         lam = magnitude * np.exp(1j * phase)
@@ -564,8 +559,6 @@ def forgetting_explorer(
     ignores (the token is not written and nothing is forgotten). Controls: ``sequence``,
     ``delta_marked``, ``delta_other`` (log sliders) and the decay ``a``.
     """
-    from mamba_edu.selective import influence
-
     _forgetting_tokens(sequence)  # a clear error for an unknown sequence, before any widget
 
     def draw(fig: Figure, sequence: str, delta_marked: float, delta_other: float, a: float):

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from mamba_edu import bench, checks, lru, plots, tasks, train, widgets
+from mamba_edu.experiments import lru_ladder
 
 np.set_printoptions(precision=4, suppress=True)
 print("Measurements in this notebook are taken on:", bench.machine_summary())
@@ -183,7 +184,7 @@ assert np.isrealobj(gamma(np.array([0.5j])))
 # %%
 rows = []
 for r_min, r_max in [(0.0, 0.9), (0.9, 0.99), (0.99, 0.999)]:
-    params = lru.init_lru(H=64, N=2000, r_min=r_min, r_max=r_max, rng=4)
+    params = lru.init_lru(H=64, d_state=2000, r_min=r_min, r_max=r_max, rng=4)
     u = np.random.default_rng(5).standard_normal((2000, 64))
     bu2 = np.mean(np.sum(np.abs(params.B) ** 2, axis=1))  # E|(Bu)_n|^2
     _, x_raw = lru.lru_forward(params, u, normalize=False, return_state=True)
@@ -225,7 +226,7 @@ for *_, predicted, measured, with_gamma in rows:
 # 2-core CPU; the progress bars show where it is.
 
 # %%
-live = lru.run_ladder(L=64, steps=150, seeds=(0,))
+live = lru_ladder.run_ladder(L=64, steps=150, seeds=(0,))
 print(
     f"{'rung':<28} {'test accuracy':>13} {'max |λ| seen':>13} {'seconds':>8}   (L = 64, 150 steps, seed 0, this machine)"
 )
@@ -248,7 +249,7 @@ assert lru_accuracy > tanh_accuracy + 0.3
 # The longer version, $L = 256$, 200 steps, three seeds, takes too long to run inside a lesson. It was
 # produced by a command in this repository, and its results are read from `data/`:
 #
-#     python -m mamba_edu.lru ladder --L 256 --steps 200 --seeds 0 1 2 --out data/lru_ladder.json
+#     mamba-edu run lru_ladder
 
 # %%
 record = json.loads(
@@ -256,7 +257,8 @@ record = json.loads(
 )
 print(f"{record['task']}; {record['command']}")
 print(
-    f"measured on {record['measured_on']}, torch {record['torch']}, {record['total_seconds']:.0f} s in all"
+    f"measured on {record['machine']}, torch {record['torch']}, {record['date_utc'][:10]}, "
+    f"{record['total_seconds']:.0f} s in all"
 )
 print(
     f"{'rung':<28} {'mean accuracy':>13} {'max |λ| seen':>13}   per seed (a diverged seed counts 0)"

@@ -1,5 +1,6 @@
 """The mamba-edu command line, run as a learner runs it: clear messages and exit codes."""
 
+import json
 import subprocess
 import sys
 
@@ -117,3 +118,31 @@ def test_assign_writes_the_course_folder_and_says_what_next(tmp_path):
 def test_assign_needs_a_course_folder():
     out = cli("assign", "00")
     assert out.returncode == 2 and "--course" in out.stderr
+
+
+def test_run_list_shows_every_experiment_on_one_line():
+    out = cli("run", "--list")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    names = [line.split()[0] for line in lines]
+    assert names == ["lru_ladder", "selective_copying", "scan_benchmark"]
+    assert "lesson 04" in lines[0] and "lesson 06" in lines[1]
+
+
+def test_run_with_a_bad_or_missing_name_says_what_exists():
+    out = cli("run", "lm")
+    assert out.returncode == 2
+    assert "unknown experiment 'lm'" in out.stderr and "lru_ladder" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = cli("run")
+    assert out.returncode == 2 and "--list" in out.stderr
+
+
+def test_run_quick_writes_its_record(tmp_path):
+    target = tmp_path / "ladder.json"
+    out = cli("run", "lru_ladder", "--quick", "--out", str(target))
+    assert out.returncode == 0, out.stderr
+    assert f"written to {target}" in out.stdout
+    record = json.loads(target.read_text())
+    assert record["command"] == f"mamba-edu run lru_ladder --quick --out {target}"
+    assert record["quick"] is True and len(record["rows"]) == 6

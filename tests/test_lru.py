@@ -48,7 +48,7 @@ def closed_form(params, u, normalize=True):
 
 @pytest.mark.parametrize("normalize", [True, False])
 def test_forward_matches_closed_form(normalize):
-    params = lru.init_lru(H=3, N=5, r_min=0.5, r_max=0.95, rng=2)
+    params = lru.init_lru(H=3, d_state=5, r_min=0.5, r_max=0.95, rng=2)
     u = np.random.default_rng(3).standard_normal((12, 3))
     np.testing.assert_allclose(
         lru.lru_forward(params, u, normalize=normalize),
@@ -60,7 +60,7 @@ def test_forward_matches_closed_form(normalize):
 
 def test_prop3_formula_matches_simulation_and_gamma_removes_the_blow_up():
     r_min, r_max = 0.9, 0.99
-    params = lru.init_lru(H=64, N=2000, r_min=r_min, r_max=r_max, rng=4)
+    params = lru.init_lru(H=64, d_state=2000, r_min=r_min, r_max=r_max, rng=4)
     u = np.random.default_rng(5).standard_normal((2000, 64))  # white noise, E u² = 1
     _, x_raw = lru.lru_forward(params, u, normalize=False, return_state=True)
     _, x_norm = lru.lru_forward(params, u, normalize=True, return_state=True)
@@ -75,8 +75,54 @@ def test_prop3_formula_matches_simulation_and_gamma_removes_the_blow_up():
 def test_bad_input():
     with pytest.raises(ValueError, match="r_min < r_max"):
         lru.ring_init(4, 0.9, 0.5)
-    with pytest.raises(ValueError, match=r"u of shape \(L, H\) = \(L, 3\)"):
-        lru.lru_forward(lru.init_lru(3, 2, rng=0), np.ones((5, 2)))
+    params = lru.init_lru(3, 2, rng=0)
+    with pytest.raises(ValueError, match=r"x of shape \(L, H\) = \(L, 3\)"):
+        lru.lru_forward(params, np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r"x of shape \(L, H\) = \(L, 3\) with L >= 1"):
+        lru.lru_forward(params, np.ones((0, 3)))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: lru.ring_init(4.0), "expected d_state to be an integer >= 1, got 4.0"),
+        (lambda: lru.ring_init(0), "expected d_state to be an integer >= 1, got 0"),
+        (lambda: lru.ring_init(True), "expected d_state to be an integer >= 1"),
+        (lambda: lru.init_lru(3, 2.5), "expected d_state to be an integer >= 1, got 2.5"),
+        (lambda: lru.init_lru("3", 2), "expected H to be an integer >= 1"),
+        (lambda: lru.ring_init(4, np.array([0.1]), 0.5), "expected r_min to be a real number"),
+        (
+            lambda: lru.ring_init(4, 0.1, 0.5, max_phase=np.ones(2)),
+            "expected max_phase to be a real number",
+        ),
+        (
+            lambda: lru.prop3_expected_norm(np.array([0.5]), 0.9),
+            "expected r_min to be a real number",
+        ),
+        (
+            lambda: lru.eigenvalues(np.zeros(3, dtype=int), np.zeros(3)),
+            "expected nu_log to be a real float array",
+        ),
+        (lambda: lru.eigenvalues(np.zeros(3), np.zeros(2)), "same shape"),
+        (
+            lambda: lru.lru_forward(lru.init_lru(3, 2, rng=0), np.ones((5, 3), dtype=int)),
+            "expected x to be a real float array, got dtype int64",
+        ),
+        (
+            lambda: lru.lru_forward(lru.init_lru(3, 2, rng=0), np.array([[None] * 3])),
+            "expected x to be a real float array, got dtype object",
+        ),
+    ],
+)
+def test_bad_input_names_the_argument(call, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        call()
+
+
+def test_numpy_integer_sizes_are_accepted():
+    nu_log, theta_log = lru.ring_init(np.int64(5), rng=0)
+    assert nu_log.shape == theta_log.shape == (5,)
+    assert lru.init_lru(np.int32(2), np.int64(3), rng=0).B.shape == (3, 2)
 
 
 # --- PyTorch layers ---------------------------------------------------------------------------
@@ -146,13 +192,10 @@ def test_re_im_layer_can_leave_the_unit_circle_but_exp_cannot():
     assert stable.eigenvalues().abs().max() <= 1
 
 
-def test_ladder_models_and_errors():
-    for _, rung in lru.LADDER:
-        model = lru.ladder_model(rung, 8, 8, 4, vocab=10)
-        assert model(torch.zeros(2, 5, dtype=torch.long)).shape == (2, 4)
+def test_layer_and_scan_errors():
     with pytest.raises(ValueError, match="parametrization 'exp' or 're_im'"):
         lru.LRULayer(2, 2, parametrization="polar")
-    with pytest.raises(ValueError, match=r"lam \(N,\) and x \(B, L, N\)"):
+    with pytest.raises(ValueError, match=r"lam \(N,\) and x \(batch, L, N\)"):
         lru.diagonal_scan(
             torch.ones(3, dtype=torch.complex64), torch.ones(2, 4, 2, dtype=torch.complex64)
         )

@@ -176,10 +176,12 @@ def test_blelloch_trace_on_eight_elements():
 
 
 def test_chunked_scan_rejects_a_bad_chunk():
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="expected chunk to be an integer >= 1, got 0"):
         scan.chunked_scan(np.ones(4), np.ones(4), chunk=0)
-    with pytest.raises(ValueError, match="positive integer"):
-        scan.chunked_scan(np.ones(4), np.ones(4), chunk=2.5)
+    for bad in (2.5, 3.0, True, "4"):  # 3.0 too: a size is an integer, not a float
+        with pytest.raises(TypeError, match="expected chunk to be an integer >= 1"):
+            scan.chunked_scan(np.ones(4), np.ones(4), chunk=bad)
+    assert scan.chunked_scan(np.ones(4), np.ones(4), chunk=np.int64(2)).shape == (4,)
 
 
 @pytest.mark.parametrize("fn", [scan.hillis_steele_scan, scan.blelloch_scan, scan.chunked_scan])

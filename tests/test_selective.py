@@ -13,25 +13,15 @@ from hypothesis import strategies as st
 from mamba_edu import selective
 
 
-def make_inputs(batch=2, dim=3, length=5, dstate=4, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    return dict(
-        u=rng.standard_normal((batch, dim, length)).astype(dtype),
-        delta=rng.uniform(-2.0, 1.0, (batch, dim, length)).astype(dtype),
-        A=-rng.uniform(0.5, 4.0, (dim, dstate)).astype(dtype),
-        B=rng.standard_normal((batch, dstate, length)).astype(dtype),
-        C=rng.standard_normal((batch, dstate, length)).astype(dtype),
-        D=rng.standard_normal(dim).astype(dtype),
-        z=rng.standard_normal((batch, dim, length)).astype(dtype),
-        delta_bias=rng.uniform(-1.0, 1.0, dim).astype(dtype),
-    )
+def make_inputs(batch=2, dim=3, length=5, d_state=4, seed=0, dtype=np.float64):
+    return selective.random_inputs(batch, dim, length, d_state, seed=seed, dtype=dtype)
 
 
-def closed_form(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+def closed_form(x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
     """Every output element as an explicit sum over past inputs, scalar by scalar, no recurrence:
-    y_t = Σ_n C_t[n] Σ_{k<=t} exp(A[n] Σ_{j=k+1..t} Δ_j) Δ_k B_k[n] u_k."""
-    batch, dim, length = u.shape
-    dstate = A.shape[1]
+    y_t = Σ_n C_t[n] Σ_{k<=t} exp(A[n] Σ_{j=k+1..t} Δ_j) Δ_k B_k[n] x_k."""
+    batch, dim, length = x.shape
+    d_state = A.shape[1]
     dt = delta + (0 if delta_bias is None else delta_bias[:, None])
     if delta_softplus:
         dt = np.log(1 + np.exp(dt))
@@ -40,12 +30,12 @@ def closed_form(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softpl
         for d in range(dim):
             for t in range(length):
                 total = 0.0
-                for n in range(dstate):
+                for n in range(d_state):
                     for k in range(t + 1):
                         decay = np.exp(A[d, n] * dt[b, d, k + 1 : t + 1].sum())
-                        total += C[b, n, t] * decay * dt[b, d, k] * B[b, n, k] * u[b, d, k]
+                        total += C[b, n, t] * decay * dt[b, d, k] * B[b, n, k] * x[b, d, k]
                 if D is not None:
-                    total += D[d] * u[b, d, t]
+                    total += D[d] * x[b, d, t]
                 if z is not None:
                     total *= z[b, d, t] / (1 + np.exp(-z[b, d, t]))
                 out[b, d, t] = total
@@ -57,15 +47,15 @@ def closed_form(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softpl
     batch=st.integers(1, 2),
     dim=st.integers(1, 3),
     length=st.integers(1, 7),
-    dstate=st.integers(1, 4),
+    d_state=st.integers(1, 4),
     seed=st.integers(0, 10_000),
     use_d=st.booleans(),
     use_z=st.booleans(),
     use_bias=st.booleans(),
     softplus=st.booleans(),
 )
-def test_matches_closed_form(batch, dim, length, dstate, seed, use_d, use_z, use_bias, softplus):
-    args = make_inputs(batch, dim, length, dstate, seed)
+def test_matches_closed_form(batch, dim, length, d_state, seed, use_d, use_z, use_bias, softplus):
+    args = make_inputs(batch, dim, length, d_state, seed)
     args["D"] = args["D"] if use_d else None
     args["z"] = args["z"] if use_z else None
     args["delta_bias"] = args["delta_bias"] if use_bias else None
@@ -76,25 +66,25 @@ def test_matches_closed_form(batch, dim, length, dstate, seed, use_d, use_z, use
 
 
 def test_last_state_matches_the_recurrence_by_hand():
-    args = make_inputs(batch=1, dim=1, length=3, dstate=2, seed=3)
-    u, dt, A, B = args["u"][0, 0], args["delta"][0, 0], args["A"][0], args["B"][0]
+    args = make_inputs(batch=1, dim=1, length=3, d_state=2, seed=3)
+    u, dt, A, B = args["x"][0, 0], args["delta"][0, 0], args["A"][0], args["B"][0]
     x = np.zeros(2)
     for t in range(3):
         x = np.exp(dt[t] * A) * x + dt[t] * B[:, t] * u[t]
     _, last = selective.selective_scan(
-        args["u"], args["delta"], args["A"], args["B"], args["C"], return_last_state=True
+        args["x"], args["delta"], args["A"], args["B"], args["C"], return_last_state=True
     )
     np.testing.assert_allclose(last[0, 0], x, rtol=1e-14)
 
 
 def test_step_by_step_decode_equals_the_whole_sequence():
-    args = make_inputs(batch=2, dim=3, length=6, dstate=4, seed=7)
+    args = make_inputs(batch=2, dim=3, length=6, d_state=4, seed=7)
     full, last = selective.selective_scan(**args, delta_softplus=True, return_last_state=True)
     state = np.zeros((2, 3, 4))
     outs = []
     for t in range(6):
         y, state = selective.selective_step(
-            state, args["u"][:, :, t], args["delta"][:, :, t], args["A"], args["B"][:, :, t],
+            state, args["x"][:, :, t], args["delta"][:, :, t], args["A"], args["B"][:, :, t],
             args["C"][:, :, t], args["D"], args["z"][:, :, t], args["delta_bias"], True,
         )  # fmt: skip
         outs.append(y)
@@ -127,7 +117,7 @@ def test_inputs_are_not_modified_and_non_contiguous_views_work():
         np.testing.assert_array_equal(v, copies[k])
     # the same numbers as Fortran-ordered (non-contiguous) arrays
     fortran = {k: np.asfortranarray(v) for k, v in args.items()}
-    assert not fortran["u"].flags.c_contiguous
+    assert not fortran["x"].flags.c_contiguous
     np.testing.assert_array_equal(
         selective.selective_scan(**fortran, delta_softplus=True), expected
     )
@@ -140,16 +130,16 @@ def _msg(text):
 @pytest.mark.parametrize(
     "change, error, message",
     [
-        (dict(u=np.zeros((2, 3))), ValueError, "expected u of shape (B, D, L)"),
-        (dict(delta=np.zeros((2, 5, 3))), ValueError, "expected delta of shape (B, D, L) = (2, 3, 5), got (2, 5, 3)"),
-        (dict(A=np.zeros((4, 3))), ValueError, "expected A of shape (D, N) with D = 3 (from u), got (4, 3)"),
-        (dict(B=np.zeros((2, 5, 4))), ValueError, "expected B of shape (B, N, L) = (2, 4, 5), got (2, 5, 4)"),
-        (dict(C=np.zeros((1, 4, 5))), ValueError, "expected C of shape (B, N, L) = (2, 4, 5), got (1, 4, 5)"),
+        (dict(x=np.zeros((2, 3))), ValueError, "expected x of shape (batch, D, L)"),
+        (dict(delta=np.zeros((2, 5, 3))), ValueError, "expected delta of shape (batch, D, L) = (2, 3, 5), got (2, 5, 3)"),
+        (dict(A=np.zeros((4, 3))), ValueError, "expected A of shape (D, N) with D = 3 (from x), got (4, 3)"),
+        (dict(B=np.zeros((2, 5, 4))), ValueError, "expected B of shape (batch, N, L) = (2, 4, 5), got (2, 5, 4)"),
+        (dict(C=np.zeros((1, 4, 5))), ValueError, "expected C of shape (batch, N, L) = (2, 4, 5), got (1, 4, 5)"),
         (dict(D=np.zeros(4)), ValueError, "expected D of shape (D,) = (3,), got (4,)"),
-        (dict(z=np.zeros((2, 3, 4))), ValueError, "expected z of shape (B, D, L) = (2, 3, 5), got (2, 3, 4)"),
+        (dict(z=np.zeros((2, 3, 4))), ValueError, "expected z of shape (batch, D, L) = (2, 3, 5), got (2, 3, 4)"),
         (dict(delta_bias=np.zeros((3, 1))), ValueError, "expected delta_bias of shape (D,) = (3,), got (3, 1)"),
         (dict(A=np.zeros((3, 4), complex)), TypeError, "expected A to be a real float array, got dtype complex"),
-        (dict(u=np.array([["a"]])), TypeError, "expected u to be a real float array"),
+        (dict(x=np.array([["a"]])), TypeError, "expected x to be a real float array"),
     ],
 )  # fmt: skip
 def test_bad_input_is_named(change, error, message):
@@ -168,7 +158,9 @@ def test_empty_sequence_is_refused():
 
 def test_step_rejects_bad_state():
     args = make_inputs(length=1)
-    with pytest.raises(ValueError, match=_msg("expected u of shape (B, D) = (2, 3), got (2, 4)")):
+    with pytest.raises(
+        ValueError, match=_msg("expected x of shape (batch, D) = (2, 3), got (2, 4)")
+    ):
         selective.selective_step(
             np.zeros((2, 3, 4)), np.zeros((2, 4)), args["delta"][..., 0], args["A"],
             args["B"][..., 0], args["C"][..., 0],

@@ -13,32 +13,21 @@ from mamba_edu.kernels import selective_cpu as kc
 from mamba_edu import selective
 
 GRAD_KEYS = {
-    "u": "du", "delta": "ddelta", "A": "dA", "B": "dB", "C": "dC", "D": "dD", "z": "dz",
+    "x": "dx", "delta": "ddelta", "A": "dA", "B": "dB", "C": "dC", "D": "dD", "z": "dz",
     "delta_bias": "ddelta_bias",
 }  # fmt: skip
 
 
 def make_inputs(
-    batch=2, dim=5, length=9, dstate=4, seed=0, dtype=np.float64, options=True, softplus=True
+    batch=2, dim=5, length=9, d_state=4, seed=0, dtype=np.float64, options=True, softplus=True
 ):
-    """Random arguments; without softplus, Δ is drawn positive (as softplus would make it) so
-    that exp(ΔA) decays, as in a trained model."""
-    rng = np.random.default_rng(seed)
-    low, high = (-3.0, 0.5) if softplus else (0.0, 1.0)
-    args = dict(
-        u=rng.standard_normal((batch, dim, length)),
-        delta=rng.uniform(low, high, (batch, dim, length)),
-        A=-rng.uniform(0.5, 4.0, (dim, dstate)),
-        B=rng.standard_normal((batch, dstate, length)),
-        C=rng.standard_normal((batch, dstate, length)),
-    )
-    if options:
-        args.update(
-            D=rng.standard_normal(dim),
-            z=rng.standard_normal((batch, dim, length)),
-            delta_bias=rng.uniform(-1.0, 1.0, dim) if softplus else rng.uniform(0.0, 0.5, dim),
-        )
-    return {k: v.astype(dtype) for k, v in args.items()}
+    """Random arguments (the package's one maker); without softplus, Δ is positive so that
+    exp(ΔA) decays, as in a trained model. Without ``options``, no D, z, delta_bias."""
+    args = selective.random_inputs(
+        batch, dim, length, d_state, seed=seed, dtype=dtype, D=options, z=options,
+        delta_bias=options, delta_softplus=softplus,
+    )  # fmt: skip
+    return {k: v for k, v in args.items() if v is not None}
 
 
 def torch_grads(args, softplus, dout, dlast=None):
@@ -56,7 +45,7 @@ shapes = dict(
     batch=st.integers(1, 3),
     dim=st.integers(1, 70),  # 70: more than one block of channels, the last one partial
     length=st.sampled_from([1, 2, 7, 33, 300]),  # 300: several 64-step chunks and a partial one
-    dstate=st.integers(1, 17),
+    d_state=st.integers(1, 17),
     seed=st.integers(0, 10_000),
     options=st.booleans(),
     softplus=st.booleans(),
@@ -65,8 +54,8 @@ shapes = dict(
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**shapes)
-def test_forward_matches_reference_float64(batch, dim, length, dstate, seed, options, softplus):
-    args = make_inputs(batch, dim, length, dstate, seed, options=options, softplus=softplus)
+def test_forward_matches_reference_float64(batch, dim, length, d_state, seed, options, softplus):
+    args = make_inputs(batch, dim, length, d_state, seed, options=options, softplus=softplus)
     out, last = kc.selective_scan_fwd(**args, delta_softplus=softplus)
     ref, ref_last = selective.selective_scan(
         **args, delta_softplus=softplus, return_last_state=True
@@ -78,10 +67,10 @@ def test_forward_matches_reference_float64(batch, dim, length, dstate, seed, opt
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**shapes)
 def test_forward_float32_within_official_tolerance(
-    batch, dim, length, dstate, seed, options, softplus
+    batch, dim, length, d_state, seed, options, softplus
 ):
     args = make_inputs(
-        batch, dim, length, dstate, seed, dtype=np.float32, options=options, softplus=softplus
+        batch, dim, length, d_state, seed, dtype=np.float32, options=options, softplus=softplus
     )
     out, last = kc.selective_scan_fwd(**args, delta_softplus=softplus)
     assert out.dtype == np.float32 and last.dtype == np.float32
@@ -96,12 +85,12 @@ def test_forward_float32_within_official_tolerance(
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**shapes, with_dlast=st.booleans())
 def test_backward_matches_torch_autograd(
-    batch, dim, length, dstate, seed, options, softplus, with_dlast
+    batch, dim, length, d_state, seed, options, softplus, with_dlast
 ):
-    args = make_inputs(batch, dim, length, dstate, seed, options=options, softplus=softplus)
+    args = make_inputs(batch, dim, length, d_state, seed, options=options, softplus=softplus)
     rng = np.random.default_rng(seed + 1)
     dout = rng.standard_normal((batch, dim, length))
-    dlast = rng.standard_normal((batch, dim, dstate)) if with_dlast else None
+    dlast = rng.standard_normal((batch, dim, d_state)) if with_dlast else None
     got = kc.selective_scan_bwd(dout, **args, delta_softplus=softplus, dlast_state=dlast)
     expected = torch_grads(args, softplus, dout, dlast)
     assert set(got) == set(expected)
@@ -191,12 +180,12 @@ def test_non_contiguous_inputs_are_handled():
     fortran = {k: np.asfortranarray(v) for k, v in args.items()}
     np.testing.assert_allclose(kc.selective_scan_fwd(**fortran, delta_softplus=True)[0], expected)
     doubled = {k: np.repeat(v, 2, axis=-1)[..., ::2] for k, v in args.items()}
-    assert not doubled["u"].flags.c_contiguous
+    assert not doubled["x"].flags.c_contiguous
     np.testing.assert_allclose(kc.selective_scan_fwd(**doubled, delta_softplus=True)[0], expected)
     tensors = {
         k: torch.tensor(v).transpose(0, -1).contiguous().transpose(0, -1) for k, v in args.items()
     }
-    assert not tensors["u"].is_contiguous()
+    assert not tensors["x"].is_contiguous()
     out = kc.selective_scan(**tensors, delta_softplus=True)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
 
@@ -204,11 +193,11 @@ def test_non_contiguous_inputs_are_handled():
 @pytest.mark.parametrize(
     "change, error, message",
     [
-        (dict(delta=np.zeros((2, 5, 8))), ValueError, "expected delta of shape (B, D, L) = (2, 5, 9), got (2, 5, 8)"),
-        (dict(B=np.zeros((2, 9, 4))), ValueError, "expected B of shape (B, N, L) = (2, 4, 9), got (2, 9, 4)"),
+        (dict(delta=np.zeros((2, 5, 8))), ValueError, "expected delta of shape (batch, D, L) = (2, 5, 9), got (2, 5, 8)"),
+        (dict(B=np.zeros((2, 9, 4))), ValueError, "expected B of shape (batch, N, L) = (2, 4, 9), got (2, 9, 4)"),
         (dict(A=np.zeros(5)), ValueError, "expected A of shape (D, N) with D = 5"),
         (dict(A=np.zeros((5, 4), complex)), TypeError, "real"),
-        (dict(u=np.zeros((2, 5, 0)), delta=np.zeros((2, 5, 0)), B=np.zeros((2, 4, 0)), C=np.zeros((2, 4, 0)), z=None), ValueError, "L >= 1"),
+        (dict(x=np.zeros((2, 5, 0)), delta=np.zeros((2, 5, 0)), B=np.zeros((2, 4, 0)), C=np.zeros((2, 4, 0)), z=None), ValueError, "L >= 1"),
     ],
 )  # fmt: skip
 def test_bad_input_numpy_entry_points(change, error, message):
@@ -222,9 +211,11 @@ def test_bad_input_numpy_entry_points(change, error, message):
 
 def test_bad_input_bwd_gradient_shapes_and_dtype():
     args = make_inputs()
-    with pytest.raises(ValueError, match=re.escape("expected dout of shape (B, D, L) = (2, 5, 9)")):
+    with pytest.raises(
+        ValueError, match=re.escape("expected dout of shape (batch, D, L) = (2, 5, 9)")
+    ):
         kc.selective_scan_bwd(np.zeros((2, 9, 5)), **args)
-    with pytest.raises(ValueError, match=re.escape("expected dlast_state of shape (B, D, N)")):
+    with pytest.raises(ValueError, match=re.escape("expected dlast_state of shape (batch, D, N)")):
         kc.selective_scan_bwd(np.zeros((2, 5, 9)), **args, dlast_state=np.zeros((2, 4, 5)))
     with pytest.raises(TypeError, match="float32 or float64"):
         kc.selective_scan_fwd(**args, dtype=np.float16)
@@ -233,12 +224,12 @@ def test_bad_input_bwd_gradient_shapes_and_dtype():
 @pytest.mark.parametrize(
     "change, error, message",
     [
-        (dict(delta=torch.zeros(2, 5, 8)), ValueError, "expected delta of shape (B, D, L) = (2, 5, 9), got (2, 5, 8)"),
-        (dict(C=torch.zeros(2, 5, 9)), ValueError, "expected C of shape (B, N, L) = (2, 4, 9), got (2, 5, 9)"),
+        (dict(delta=torch.zeros(2, 5, 8)), ValueError, "expected delta of shape (batch, D, L) = (2, 5, 9), got (2, 5, 8)"),
+        (dict(C=torch.zeros(2, 5, 9)), ValueError, "expected C of shape (batch, N, L) = (2, 4, 9), got (2, 5, 9)"),
         (dict(D=torch.zeros(4)), ValueError, "expected D of shape (D,) = (5,), got (4,)"),
-        (dict(u=np.zeros((2, 5, 9))), TypeError, "expected u to be a torch.Tensor"),
-        (dict(u=torch.zeros(2, 5, 9, dtype=torch.int64)), TypeError, "expected u to be a real floating tensor"),
-        (dict(u=torch.zeros(2, 5, 0), delta=torch.zeros(2, 5, 0), B=torch.zeros(2, 4, 0), C=torch.zeros(2, 4, 0), z=torch.zeros(2, 5, 0)), ValueError, "L >= 1"),
+        (dict(x=np.zeros((2, 5, 9))), TypeError, "expected x to be a torch.Tensor"),
+        (dict(x=torch.zeros(2, 5, 9, dtype=torch.int64)), TypeError, "expected x to be a real floating tensor"),
+        (dict(x=torch.zeros(2, 5, 0), delta=torch.zeros(2, 5, 0), B=torch.zeros(2, 4, 0), C=torch.zeros(2, 4, 0), z=torch.zeros(2, 5, 0)), ValueError, "L >= 1"),
     ],
 )  # fmt: skip
 def test_bad_input_torch_entry_point(change, error, message):

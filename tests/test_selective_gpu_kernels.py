@@ -19,7 +19,7 @@ from mamba_edu.kernels import available
 
 from mamba_edu import selective
 
-# (batch, dim, length, dstate, options, softplus): several blocks of channels, a partial one,
+# (batch, dim, length, d_state, options, softplus): several blocks of channels, a partial one,
 # several chunks of time (CHUNK = 32) and a partial one, L = 1, N not a power of two.
 CASES = [
     (2, 70, 37, 5, ("D", "z", "delta_bias"), True),
@@ -51,32 +51,20 @@ print(json.dumps({k: [b.runs, b.how] for k, b in available().items()}))
 """
 
 
-def make_inputs(batch, dim, length, dstate, options, softplus, seed):
-    rng = np.random.default_rng(seed)
-    low, high = (-3.0, 0.5) if softplus else (0.0, 1.0)
-    args = dict(
-        u=rng.standard_normal((batch, dim, length)),
-        delta=rng.uniform(low, high, (batch, dim, length)),
-        A=-np.exp(rng.uniform(-1.0, 1.5, (dim, dstate))),
-        B=rng.standard_normal((batch, dstate, length)),
-        C=rng.standard_normal((batch, dstate, length)),
-        D=rng.standard_normal(dim),
-        z=rng.standard_normal((batch, dim, length)),
-        delta_bias=rng.uniform(-1.0, 1.0, dim) if softplus else rng.uniform(0.0, 0.5, dim),
-    )
-    return {
-        k: v.astype(np.float32)
-        for k, v in args.items()
-        if k in options or k in "uABC" or k == "delta"
-    }
+def make_inputs(batch, dim, length, d_state, options, softplus, seed):
+    args = selective.random_inputs(
+        batch, dim, length, d_state, seed=seed, dtype=np.float32, D="D" in options,
+        z="z" in options, delta_bias="delta_bias" in options, delta_softplus=softplus,
+    )  # fmt: skip
+    return {k: v for k, v in args.items() if v is not None}
 
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gpu_kernels")
     inputs = []
-    for i, (batch, dim, length, dstate, options, softplus) in enumerate(CASES):
-        args = make_inputs(batch, dim, length, dstate, options, softplus, seed=i)
+    for i, (batch, dim, length, d_state, options, softplus) in enumerate(CASES):
+        args = make_inputs(batch, dim, length, d_state, options, softplus, seed=i)
         np.savez(folder / f"case{i}.npz", softplus=softplus, **args)
         inputs.append((args, softplus))
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "TRITON_INTERPRET": "1"}
@@ -132,10 +120,10 @@ def bad_inputs():
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(delta=np.zeros((2, 5, 8), np.float32)), "expected delta of shape (B, D, L) = (2, 5, 9), got (2, 5, 8)"),
-        (dict(C=np.zeros((2, 9, 4), np.float32)), "expected C of shape (B, N, L) = (2, 4, 9), got (2, 9, 4)"),
-        (dict(u=np.zeros((2, 5, 0), np.float32), delta=np.zeros((2, 5, 0), np.float32), B=np.zeros((2, 4, 0), np.float32), C=np.zeros((2, 4, 0), np.float32), z=np.zeros((2, 5, 0), np.float32)), "L >= 1"),
-        (dict(A=np.zeros((5, 65), np.float32)), "expected B of shape (B, N, L) = (2, 65, 9)"),
+        (dict(delta=np.zeros((2, 5, 8), np.float32)), "expected delta of shape (batch, D, L) = (2, 5, 9), got (2, 5, 8)"),
+        (dict(C=np.zeros((2, 9, 4), np.float32)), "expected C of shape (batch, N, L) = (2, 4, 9), got (2, 9, 4)"),
+        (dict(x=np.zeros((2, 5, 0), np.float32), delta=np.zeros((2, 5, 0), np.float32), B=np.zeros((2, 4, 0), np.float32), C=np.zeros((2, 4, 0), np.float32), z=np.zeros((2, 5, 0), np.float32)), "L >= 1"),
+        (dict(A=np.zeros((5, 65), np.float32)), "expected B of shape (batch, N, L) = (2, 65, 9)"),
     ],
 )  # fmt: skip
 def test_bad_input_cuda_and_triton(change, message):
@@ -162,8 +150,8 @@ def test_triton_refuses_wrong_types():
     from mamba_edu.kernels.selective_triton import selective_scan_fwd_triton
 
     args = {k: torch.from_numpy(v) for k, v in bad_inputs().items()}
-    args["u"] = args["u"].numpy()
-    with pytest.raises(TypeError, match="expected u to be a torch.Tensor"):
+    args["x"] = args["x"].numpy()
+    with pytest.raises(TypeError, match="expected x to be a torch.Tensor"):
         selective_scan_fwd_triton(**args)
 
 

@@ -115,11 +115,56 @@ def test_fft_conv_is_causal():
             r"C of shape \(N,\) = \(3,\)",
         ),
         (lambda: ssm.fft_conv(np.ones(4), np.ones(5)), "same shape"),
-        (lambda: ssm.hippo_legs(0), "positive integer"),
+        (lambda: ssm.hippo_legs(0), "expected d_state to be an integer >= 1, got 0"),
+        (lambda: ssm.hippo_legs(4.0), "expected d_state to be an integer >= 1, got 4.0"),
+        (lambda: ssm.s4d_lin(2.5), "expected d_state to be an integer >= 1"),
+        (lambda: ssm.s4d_real(np.array([3])), "expected d_state to be an integer >= 1"),
+        (lambda: ssm.s4d_inv(True), "expected d_state to be an integer >= 1"),
+        (lambda: ssm.hippo_legs_online(np.ones(5), 0), "expected d_state to be an integer >= 1"),
+        (
+            lambda: ssm.hippo_legs_online(np.ones(5, dtype=int), 3),
+            "expected f to be a real float array",
+        ),
+        (lambda: ssm.hippo_legs_online(np.ones(0), 3), r"f of shape \(L,\) with L >= 1"),
+        (lambda: ssm.legendre_reconstruct(np.ones(3), 2.0), "expected M to be an integer >= 1"),
+        (
+            lambda: ssm.discretize(np.ones(3), np.ones(3), np.array([0.1])),
+            "expected delta to be a real number",
+        ),
+        (
+            lambda: ssm.discretize(np.ones(3, dtype=int), np.ones(3), 0.1),
+            "expected A to be a float or complex array",
+        ),
+        (
+            lambda: ssm.discretize(np.ones(3), np.array([None] * 3), 0.1),
+            "expected B to be a float or complex array",
+        ),
+        (
+            lambda: ssm.ssm_kernel(np.ones(3), np.ones(3), np.ones(3), 0),
+            "expected L to be an integer >= 1",
+        ),
+        (
+            lambda: ssm.ssm_kernel(np.ones(3), np.ones(3), np.ones(3), 4.0),
+            "expected L to be an integer >= 1",
+        ),
+        (lambda: ssm.ssm_recurrence(np.ones(3), np.ones(3), np.ones(3), np.ones(0)), "L >= 1"),
+        (
+            lambda: ssm.ssm_recurrence(np.ones(3), np.ones(3), np.ones(3), np.arange(4)),
+            "expected x to be a float or complex array",
+        ),
+        (
+            lambda: ssm.ssm_recurrence(np.ones(3), np.ones(3), np.ones(2), np.ones(4)),
+            r"C of shape \(N,\) = \(3,\)",
+        ),
+        (lambda: ssm.causal_conv(np.ones(0), np.ones(0)), r"x of shape \(L,\) with L >= 1"),
+        (
+            lambda: ssm.causal_conv(np.ones(4), np.ones(4, dtype=bool)),
+            "expected K to be a float or complex array",
+        ),
     ],
 )
 def test_bad_input_is_named(call, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((TypeError, ValueError), match=message):
         call()
 
 
