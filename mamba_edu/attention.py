@@ -21,7 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mamba_edu.mamba import MambaLM, _check_int, _check_tokens, generate_tokens
+from mamba_edu.contract import positive_int as _check_int
+from mamba_edu.mamba import MambaLM, _check_tokens, generate_tokens
 
 __all__ = [
     "causal_attention",

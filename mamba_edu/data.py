@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mamba_edu import contract
+
 __all__ = [
     "build_corpus",
     "load_corpus",
@@ -40,12 +42,7 @@ SEPARATOR = "\n\n"
 _SKIP_DIRS = {"site-packages", "test", "tests", "idle_test"}  # third-party code; test fixtures
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"expected {name} to be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"expected {name} >= {minimum}, got {value}")
-    return int(value)
+_check_int = contract.positive_int  # the course's one wording for sizes
 
 
 def _stdlib_files(root):

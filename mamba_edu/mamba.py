@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mamba_edu import selective
+from mamba_edu import contract, selective
 
 __all__ = [
     "MambaConfig",
@@ -56,20 +56,14 @@ __all__ = [
 BACKENDS = ("auto", "numba", "torch")
 
 
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"expected {name} to be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"expected {name} >= {minimum}, got {value}")
-    return int(value)
+_check_int = contract.positive_int  # the course's one wording for sizes
 
 
 def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise TypeError(f"expected {name} to be a positive number, got {value!r}")
+    value = contract.real_scalar(name, value)
     if not value > 0 or not math.isfinite(value):
         raise ValueError(f"expected {name} > 0 and finite, got {value}")
-    return float(value)
+    return value
 
 
 # ----------------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_random_windows_are_shifted_slices():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="max_chars >= 1"):
+    with pytest.raises(ValueError, match="max_chars to be an integer >= 1"):
         data.build_corpus(max_chars=0)
     with pytest.raises(KeyError, match="'z' is not in the vocabulary"):
         data.CharVocab("abc").encode("abz")

@@ -2,8 +2,8 @@
 themselves: NumPy reference = torch module, step-by-step decode = parallel forward, the numba
 kernel's gradients = autograd through a plain torch loop.
 
-The official code runs on the CPU here with three substitutions, all in the ``official``
-fixture and each replacing a GPU kernel by mamba_ssm's own reference of the same function:
+The official code runs on the CPU through ``mamba_edu.official`` (the course's one adapter),
+which replaces each GPU kernel by mamba_ssm's own reference of the same function:
 ``selective_scan_fn`` (CUDA) → ``selective_scan_ref``; the Triton ``selective_state_update`` →
 the torch code path ``Mamba.step`` takes when it is absent; the Triton ``rms_norm_fn`` →
 ``rms_norm_ref``. causal_conv1d is not installed, so its torch conv path runs as it is.
@@ -16,33 +16,34 @@ import math
 import os
 import types
 
-import mamba_ssm_adapter as adapter
 import numpy as np
 import pytest
 import torch
 
 from mamba_edu import mamba as M
+from mamba_edu import official as official_mod
 
 F32 = dict(rtol=6e-4, atol=2e-3)
 F64 = dict(rtol=1e-9, atol=1e-11)
 
 
 def _import_official():
-    """The ONE place this file imports mamba_ssm (through the test adapter; switch to
-    mamba_edu.official when it lands). Returns a namespace of the official modules."""
-    ok, why = adapter.status()
+    """The ONE place this file reaches mamba_ssm: through mamba_edu.official, which on a CPU
+    points the block's scan at selective_scan_ref, its step at its torch branch and the norms at
+    rms_norm_ref / layer_norm_ref. Returns a namespace of the official classes."""
+    ok, why = official_mod.status()
     if not ok:
         if os.environ.get("CI") or os.environ.get("MAMBA_EDU_REQUIRE_PARITY") == "1":
             pytest.fail(f"the parity suite needs mamba_ssm: {why}")
         pytest.skip(why)
-    scan_ref = adapter.selective_scan_ref()  # registers the package without its CUDA extension
+    block = official_mod.mamba_block()
+    lm, config = official_mod.mamba_lm()
     return types.SimpleNamespace(
-        selective_scan_ref=scan_ref,
-        simple=importlib.import_module("mamba_ssm.modules.mamba_simple"),
-        lm=importlib.import_module("mamba_ssm.models.mixer_seq_simple"),
-        config=importlib.import_module("mamba_ssm.models.config_mamba"),
-        layer_norm=importlib.import_module("mamba_ssm.ops.triton.layer_norm"),
-        generation=importlib.import_module("mamba_ssm.utils.generation"),
+        Mamba=block,
+        MambaLMHeadModel=lm,
+        MambaConfig=config,
+        simple=importlib.import_module(block.__module__),
+        InferenceParams=importlib.import_module("mamba_ssm.utils.generation").InferenceParams,
     )
 
 
@@ -58,24 +59,18 @@ def one_torch_thread():
 
 
 @pytest.fixture
-def official(monkeypatch):
+def official():
     ns = _import_official()
+    # what official promises on a CPU; were one of these a GPU kernel, the comparison would not run
     assert ns.simple.causal_conv1d_fn is None, "causal_conv1d is installed: its CUDA path would run"
-    monkeypatch.setattr(ns.simple, "selective_scan_fn", ns.selective_scan_ref)
-    monkeypatch.setattr(ns.simple, "selective_state_update", None)
-    rms_norm_ref = ns.layer_norm.rms_norm_ref
-
-    def rms_norm_fn(x, weight, bias, residual=None, eps=1e-6, prenorm=False, **kwargs):
-        assert residual is None and not prenorm  # fused_add_norm=False never asks for them
-        return rms_norm_ref(x, weight, bias, eps=eps)
-
-    monkeypatch.setattr(ns.layer_norm, "rms_norm_fn", rms_norm_fn)
+    assert ns.simple.selective_scan_fn is official_mod.selective_scan_ref()
+    assert ns.simple.selective_state_update is None
     return ns
 
 
 def precision(dtype):
     """float64 runs the official float32-casting reference in double (see the adapter)."""
-    return adapter.keep_float64() if dtype == torch.float64 else _nothing()
+    return official_mod.keep_float64() if dtype == torch.float64 else _nothing()
 
 
 class _nothing:
@@ -87,7 +82,7 @@ class _nothing:
 
 
 def official_block(official, ours, dtype):
-    theirs = official.simple.Mamba(
+    theirs = official.Mamba(
         ours.d_model, d_state=ours.d_state, d_conv=ours.d_conv, expand=ours.expand,
         use_fast_path=False, layer_idx=0,
     ).to(dtype)  # fmt: skip
@@ -139,7 +134,7 @@ def test_block_prefill_and_step_match_official(official, d_model, L, dtype):
     theirs = official_block(official, ours, dtype)
     hidden = torch.randn(2, L + 5, d_model, generator=torch.Generator().manual_seed(7), dtype=dtype)
     tol = F64 if dtype == torch.float64 else F32
-    params = official.generation.InferenceParams(max_seqlen=L + 5, max_batch_size=2)
+    params = official.InferenceParams(max_seqlen=L + 5, max_batch_size=2)
     with torch.no_grad(), precision(dtype):
         expected = [theirs(hidden[:, :L], inference_params=params)]
         got, (conv_state, ssm_state) = ours(hidden[:, :L], return_states=True)
@@ -163,14 +158,14 @@ def test_block_prefill_and_step_match_official(official, d_model, L, dtype):
 
 def official_lm(official, ours, dtype):
     c = ours.config
-    config = official.config.MambaConfig(
+    config = official.MambaConfig(
         d_model=c.d_model, n_layer=c.n_layer, vocab_size=c.vocab_size,
         ssm_cfg=dict(d_state=c.d_state, d_conv=c.d_conv, expand=c.expand, use_fast_path=False),
         rms_norm=True, fused_add_norm=False,  # the fused form is the same sum, in one Triton op
         residual_in_fp32=dtype == torch.float32,  # (it would round a float64 residual)
         pad_vocab_size_multiple=c.pad_vocab_size_multiple, tie_embeddings=True,
     )  # fmt: skip
-    theirs = official.lm.MambaLMHeadModel(config).to(dtype)
+    theirs = official.MambaLMHeadModel(config).to(dtype)
     state = {f"backbone.{k}": v for k, v in ours.state_dict().items()}
     state["lm_head.weight"] = state["backbone.embedding.weight"]
     theirs.load_state_dict(state)
@@ -192,7 +187,7 @@ def test_lm_logits_and_decode_match_official(official, d_model, L, dtype):
     tokens = torch.randint(0, 50, (2, L + 4), generator=torch.Generator().manual_seed(L))
     vocab = ours.config.vocab_size
     tol = F64 if dtype == torch.float64 else F32
-    params = official.generation.InferenceParams(max_seqlen=L + 4, max_batch_size=2)
+    params = official.InferenceParams(max_seqlen=L + 4, max_batch_size=2)
     with torch.no_grad(), precision(dtype):
         torch.testing.assert_close(
             ours(tokens), theirs(tokens).logits[..., :vocab], **tol
@@ -350,7 +345,7 @@ def test_config_and_sizes():
 
 
 def test_bad_input_messages():
-    with pytest.raises(ValueError, match="d_model >= 1"):
+    with pytest.raises(ValueError, match="d_model to be an integer >= 1"):
         M.MambaConfig(d_model=0)
     with pytest.raises(TypeError, match="n_layer to be an integer"):
         M.MambaConfig(n_layer=2.0)
