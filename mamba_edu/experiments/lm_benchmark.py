@@ -70,9 +70,10 @@ def _models(d_model: int, cfg: dict) -> dict:
     c = course_mamba.MambaConfig(vocab_size=VOCAB, d_model=d_model, n_layer=cfg["n_layer"])
     ours = course_mamba.MambaLM(c)
     models = {OURS: (ours, ours)}
-    try:  # an optional peer (the [parity] extra): missing, it is reported in the row
-        from mambapy.lm import LM
-        from mambapy.mamba import MambaConfig as PyConfig
+    # mambapy is an optional peer (the [parity] extra): missing, it is reported in its row
+    try:
+        from mambapy.lm import LM  # optional: see the comment above
+        from mambapy.mamba import MambaConfig as PyConfig  # optional: see the comment above
     except ImportError:
         models[CONTENDERS[1]] = "mambapy is not installed (pip install '.[parity]')"
     else:
@@ -186,6 +187,8 @@ def _rounds(jobs: dict, cfg: dict) -> dict:
     for r in range(cfg["rounds"]):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             prepare, run = jobs[name]
+            # numba's first parallel launch may reset OpenMP's (and so torch's) thread count
+            torch.set_num_threads(cfg["torch_threads"])
             start_state = prepare() if prepare else None
             start = time.perf_counter()
             run(start_state) if prepare else run()
