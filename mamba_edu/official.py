@@ -197,12 +197,25 @@ def mamba_chunk_scan_combined():
 def mamba_block():
     """The official ``mamba_ssm.modules.mamba_simple.Mamba`` class. Without the CUDA extension
     its forward takes the slow path (no causal_conv1d) whose ``selective_scan_fn`` is pointed at
-    ``selective_scan_ref``; construct it with ``use_fast_path=False`` to say so explicitly."""
+    ``selective_scan_ref``; construct it with ``use_fast_path=False`` to say so explicitly.
+    Without a GPU its ``step`` runs its pure-torch branch (see :func:`_reference_step`)."""
     module = _import("mamba_ssm.modules.mamba_simple")
     if not _cuda_extension():
         module.selective_scan_fn = selective_scan_ref()
+    _reference_step(module)
     _reference_norms()
     return module.Mamba
+
+
+def _reference_step(module) -> None:
+    """Without a GPU, ``Mamba.step`` (one token of generation) takes its own pure-torch branch,
+    which it runs when ``selective_state_update`` is None, instead of the Triton kernel: that
+    kernel would need TRITON_INTERPRET=1 set before triton is first imported, and it computes the
+    same update (:func:`selective_state_update` still returns the kernel for its own tests)."""
+    import torch  # a dependency of mamba_ssm, imported only once it is asked for
+
+    if not torch.cuda.is_available():
+        module.selective_state_update = None
 
 
 def mamba_lm():

@@ -32,6 +32,7 @@ REGISTRY: dict[str, str] = {
     "lru_ladder": "mamba_edu.experiments.lru_ladder",
     "selective_copying": "mamba_edu.experiments.selective_copying",
     "scan_benchmark": "mamba_edu.experiments.scan_benchmark",
+    "lm_benchmark": "mamba_edu.experiments.lm_benchmark",
 }
 
 
