@@ -48,7 +48,7 @@ class Backend:
 def _cpu() -> Backend:
     if importlib.util.find_spec("numba") is None:
         return Backend("cpu", False, why="numba is not installed; the pure-torch loop is used")
-    import numba
+    import numba  # only once find_spec said it is there: the package imports without numba
 
     return Backend("cpu", True, how=f"numba on the CPU, {numba.get_num_threads()} thread(s)")
 
@@ -61,6 +61,7 @@ def _cuda() -> Backend:
             "cuda", True, how="CUDA simulator (NUMBA_ENABLE_CUDASIM=1): Python speed, tiny inputs"
         )
     try:
+        # numba.cuda probes the driver on import: reached only when someone asks about CUDA.
         from numba import cuda
 
         if cuda.is_available():
@@ -82,7 +83,7 @@ def _triton() -> Backend:
     if os.environ.get("TRITON_INTERPRET") == "1":
         return Backend("triton", True, how="Triton interpreter (TRITON_INTERPRET=1): NumPy speed")
     try:
-        import torch
+        import torch  # heavy: the backend report is the only place here that needs it
 
         if torch.cuda.is_available():
             return Backend("triton", True, how=f"real GPU: {torch.cuda.get_device_name()}")

@@ -80,6 +80,7 @@ def _report(name, got, expected, results):
 
 
 def parity(torch, results, shapes=PARITY_SHAPES):
+    # after main() has set up the simulator / interpreter variables, which must precede the import
     from mamba_edu.kernels import selective_cuda, selective_triton
 
     from mamba_edu import selective  # the reference: a script's import, see the module doc
@@ -154,6 +155,7 @@ def _time_gpu(torch, fn, budget=1.0):
 
 
 def benchmark(torch, shapes=BENCH_SHAPES):
+    # after main() has set up the simulator / interpreter variables, which must precede the import
     from mamba_edu.kernels import selective_cuda, selective_triton
 
     official, why_official = _official_cuda()
@@ -209,14 +211,14 @@ def _simulate_setup(torch) -> str:
 
 
 def main(argv=None) -> int:
-    import argparse
+    import argparse  # a command line's own import, kept with it
 
     parser = argparse.ArgumentParser(prog="python -m mamba_edu.kernels.gpu_check")
     parser.add_argument("--simulate", action="store_true",
                         help="run on a CPU under the CUDA simulator and Triton interpreter")  # fmt: skip
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    try:
+    try:  # said plainly when missing, rather than a traceback at import
         import torch
     except ImportError:
         print("gpu-check: torch is not installed; run `make gpu-check`, which installs the pins")
@@ -236,6 +238,7 @@ def main(argv=None) -> int:
         return 2
     else:
         where = torch.cuda.get_device_name()
+    # after the simulator / interpreter variables are set (they must precede numba's import)
     from mamba_edu.kernels import available
 
     print(f"gpu-check on {where}, torch {torch.__version__}")

@@ -62,6 +62,7 @@ def _kernels(block: int, dtype: np.dtype):
     key = (block, np.dtype(dtype))
     if key in _KERNELS:
         return _KERNELS[key]
+    # the simulator and real CUDA both provide it; needed at compile time only
     from numba import from_dtype
 
     nbtype = from_dtype(np.dtype(dtype))

@@ -547,6 +547,7 @@ def selective_scan_torch(
     """The same recurrence as a plain torch loop (any device, any float dtype; autograd works
     through it). The fallback when numba cannot run, and a second, independent check of the
     kernel's hand-derived gradients."""
+    # torch is heavy and optional for the NumPy entry points above: imported by the torch paths only.
     import torch
     import torch.nn.functional as F
 
@@ -574,7 +575,7 @@ def _numpy(t):
 
 
 def _make_function():
-    import torch
+    import torch  # heavy, and only the torch entry points need it (see _torch_loop)
 
     class SelectiveScanFn(torch.autograd.Function):
         """The numba selective scan as a differentiable torch op (CPU tensors, float32/float64).
@@ -639,7 +640,7 @@ def selective_scan(
     dtype) or "auto" (numba when it applies, else torch). Shapes as in
     :func:`mamba_edu.selective.selective_scan`.
     """
-    import torch
+    import torch  # heavy, and only the torch entry points need it (see _torch_loop)
 
     tensors = (x, delta, A, B, C, D, z, delta_bias)
     selective_tensors(*tensors)

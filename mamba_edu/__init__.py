@@ -1,12 +1,18 @@
 """mamba_edu: the package behind "Mamba from scratch", an interactive course from RNNs to Mamba.
 
-One module per idea (see the README's lesson map): ``rnn`` (the vanilla RNN and BPTT),
-``linear_rnn`` (linear recurrences: unrolled, diagonalized, stacked), ``scan`` (first-order
-recurrences), ``attention`` (the baseline), ``tasks`` (synthetic tasks), ``train`` (the training
-loop), ``checks`` (exercise self-checks), ``widgets`` and ``plots``
-(interactive figures), ``bench`` (honest timings), ``course`` and ``cli`` (notebooks, workspace,
-the ``mamba-edu`` command). Fast kernels live in ``mamba_edu.kernels`` (the repository's
-``kernels/`` folder).
+One module per idea (see the README's lesson map), in three layers that import only downward:
+
+1. Concepts, the NumPy references (and the small torch modules built on them): ``rnn``,
+   ``linear_rnn``, ``scan``, ``lru``, ``ssm``, ``selective``, ``mamba`` (the block and a small
+   LM), ``attention`` (the Transformer baseline); ``contract`` holds the argument checks they share
+   with the fast kernels in ``mamba_edu.kernels`` (the repository's ``kernels/`` folder), which
+   import nothing else from the package.
+2. Course material: ``tasks`` and ``data`` (synthetic tasks, the stdlib-docstring corpus),
+   ``train``, ``widgets``, ``plots``, ``checks/`` (the self-check harness and one declaration per
+   exercise, keyed by its nbgrader grade_id), ``bench`` (timing helpers), ``experiments/`` (the long
+   runs behind ``data/*.json``: ``mamba-edu run NAME``).
+3. Tools around the course: ``course`` (notebooks, workspace, assignments), ``grading``,
+   ``official`` (the one adapter that imports ``mamba_ssm`` on a CPU), ``cli``.
 
 Notation (one name per idea, in the package, the kernels and the lessons; docs/NOTATION.md):
 
