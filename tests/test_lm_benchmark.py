@@ -66,8 +66,8 @@ def test_every_contender_timed_with_positive_numbers(record):
                 result["L"] if result["kind"] == "train" else cfg["gen_steps"]
             )
             assert row["tokens_per_s"] == pytest.approx(
-                per_round / statistics.median(times), rel=1e-3
-            )
+                per_round / statistics.median(times), rel=1e-3, abs=0.051
+            )  # tokens/s is stored to 0.1
             assert row["time_vs_ours"] > 0 and row["parameters"] > 0
         ours = rows[lm_benchmark.OURS]
         assert ours["time_vs_ours"] == 1.0

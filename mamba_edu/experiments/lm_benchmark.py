@@ -236,7 +236,7 @@ def run_unit(cfg: dict, unit: str) -> dict:
     per_round = cfg["batch"] * (length if kind == "train" else cfg["gen_steps"])
     for name, times in seconds.items():
         rows[name].update(
-            seconds=[round(s, 5) for s in times],
+            seconds=[float(f"{s:.6g}") for s in times],  # 6 significant digits: quick runs take ms
             tokens_per_s=round(per_round / statistics.median(times), 1),
             time_vs_ours=round(
                 statistics.median(t / o for t, o in zip(times, seconds[OURS], strict=True)), 3
