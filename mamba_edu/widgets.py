@@ -122,6 +122,7 @@ def memory_explorer(a: float = 0.8, kind: str = "impulse", L: int = 80) -> Inter
         ax.plot(x, color="0.6", lw=1, label="input x_t")
         ax.plot(h, color="C0", lw=2, label="state h_t")
         ax.set_xlabel("time step t")
+        ax.set_ylabel("input x_t, state h_t")
         ax.set_title(
             f"a = {a:.2f}: an input fades as a^k; memory horizon 1/(1−a) ≈ {1 / (1 - a):.1f} steps"
         )
@@ -177,6 +178,7 @@ def hippo_explorer(
         ax.plot(t, f, color="0.55", lw=1, label="signal f")
         ax.plot(t, rec, color="C3", lw=2, label=f"from the {N} numbers of the state")
         ax.set_xlabel("time (the state is read at the end, t = 1)")
+        ax.set_ylabel("f(t)")
         ax.set_title(f"N = {N}, Δ = 1/{samples}: RMS reconstruction error {err:.3f}")
         ax.legend(loc="lower left", fontsize=8)
 
@@ -219,6 +221,8 @@ def ring_explorer(
         ax0.plot(np.cos(theta), np.sin(theta), color="0.6", lw=1, ls="--")
         ax0.plot(lam.real, lam.imag, "o", ms=2.5, alpha=0.7)
         ax0.set_aspect("equal")
+        ax0.set_xlabel("Re λ")
+        ax0.set_ylabel("Im λ")
         ax0.set_title("sampled λ", fontsize=9)
         t = np.arange(1, 301)
         r2 = np.abs(lam) ** 2
@@ -350,6 +354,7 @@ def blelloch_stepper(n: int = 8, step: int = 0) -> InteractiveFigure:
         ax.set_yticks(range(last + 1), [t[3] for t in timeline], fontsize=8)
         ax.set_xticks(range(n))
         ax.set_xlabel("position")
+        ax.set_ylabel("step (phase, distance d)")
         for spine in ax.spines.values():
             spine.set_visible(False)
         for row in range(step + 1):
@@ -434,6 +439,7 @@ def gradient_explorer(
         except ValueError:
             rate = "n/a (the path is cut)"
         ax.set_xlabel("distance T − t (steps back)")
+        ax.set_ylabel("‖∂h_T/∂h_t‖ (log scale)")
         ax.set_title(f"ρ = {radius:.2f}, {nonlinearity}: factor per step {rate}", fontsize=10)
         ax.legend(loc="best", fontsize=8)
         ax.grid(True, which="major", alpha=0.3)
@@ -442,6 +448,7 @@ def gradient_explorer(
         if np.max(np.abs(h)) > 10:
             ax_states.set_yscale("symlog")
         ax_states.set_xlabel("time step t")
+        ax_states.set_ylabel("h_t[i]")
         ax_states.set_title("four state units h_t[i]", fontsize=10)
 
     controls = {
@@ -487,6 +494,8 @@ def eigenvalue_explorer(
         ax_plane.set_xlim(-lim, lim)
         ax_plane.set_ylim(-lim, lim)
         ax_plane.axhline(0, color="0.85", lw=0.8, zorder=0)
+        ax_plane.set_xlabel("Re λ")
+        ax_plane.set_ylabel("Im λ")
         ax_plane.set_title("λ, λ̄ and the powers λ^k", fontsize=10)
         k = np.arange(L)
         ax_time.plot(k, powers.real, color="C1", lw=2, label="impulse response Re(λ^k)")
@@ -501,6 +510,7 @@ def eigenvalue_explorer(
             title = "|λ| = 1: marginal, the response never fades"
         ax_time.set_title(title, fontsize=10)
         ax_time.set_xlabel("steps k after the impulse")
+        ax_time.set_ylabel("response")
         ax_time.legend(loc="best", fontsize=8)
 
     controls = {
@@ -583,6 +593,7 @@ def forgetting_explorer(
         ax_final.set_ylim(1e-8, 2e2)
         ax_final.set_ylabel("weight in x_L")
         ax_final.set_xticks(positions, tokens, rotation=60, fontsize=8)
+        ax_final.set_xlabel("token s")
         kept = final / final.sum()
         ax_final.set_title(
             f"what the final state holds: {kept[marked].sum():.0%} from the marked tokens",
@@ -597,7 +608,7 @@ def forgetting_explorer(
         ax_map.set_xlabel("input token s")
         ax_map.set_ylabel("state after token t")
         ax_map.set_title("log10 M[t, s]", fontsize=10)
-        fig.colorbar(image, ax=ax_map, shrink=0.7)
+        fig.colorbar(image, ax=ax_map, shrink=0.7, label="log10 M[t, s]")
 
     controls = {
         "sequence": W.Dropdown(
