@@ -21,9 +21,14 @@
 # set aside because they were slow to train and forgot too quickly. Mamba (Gu & Dao, 2023) is a
 # recurrence again, and it competes with Transformers. What changed?
 #
-# The answer comes in small steps, each one a lesson, each one checked in code. By the end you will
-# have written the selective scan at the heart of Mamba in NumPy, checked it against the official
-# implementation, trained a small language model with it, and read the kernels that make it fast.
+# The answer comes in small steps, each one a lesson, each one checked in code. Lessons 00–06 are
+# here today: by lesson 06 you will have written the selective scan at the heart of Mamba in NumPy,
+# checked it against the course's compiled kernel, and trained it on a task a time-invariant model
+# finds hard. The roadmap below continues with three lessons that are being written: lesson 07
+# (the Mamba block and a small language model), lesson 08 (from the reference to a fast kernel) and
+# lesson 09 (one benchmark and the debate). The code they will teach is partly in the package
+# already (`mamba_edu.mamba` has a Mamba block and language model, which the course's tests check
+# against the official `mamba_ssm`), but until a lesson exists, it is a plan, not a promise.
 #
 # ## How each lesson works
 #
@@ -51,15 +56,38 @@ print("Measurements in this notebook are taken on:", bench.machine_summary())
 # %% [markdown]
 # ## The road ahead
 #
-# Ten lessons, from a plain RNN to Mamba. Each keeps what the last one built and changes one thing.
+# Ten stages, from a plain RNN to Mamba: lessons 00–06 exist, lessons 07–09 are the plan (being
+# written). Each keeps what the last one built and changes one thing.
 
 # %%
 fig = plots.roadmap()
 
 # %% [markdown]
-# Notation, used in every lesson (the papers' letters): a batch of $B$ sequences of length $L$, each
-# position a vector of $D$ channels, and each channel carrying a hidden state of size $N$. Shapes are
-# written out next to arrays, e.g. `# (B, L, D, N)`.
+# ## One notation for the whole course
+#
+# Every lesson, the package and the kernels use the same names (the full table, with the reasons,
+# is `docs/NOTATION.md`). The letters follow the Mamba paper (Gu & Dao, 2023, eq. 1:
+# $h'(t) = A h(t) + B x(t)$, $y(t) = C h(t)$); where an older paper uses another letter, the
+# lesson says so.
+#
+# | idea | in code | in the text | watch out |
+# |---|---|---|---|
+# | input sequence | `x` | $x_t$ | S4's papers and `mamba_ssm`'s kernels call it `u` |
+# | hidden state | `h` | $h_t$ | S4 and the LRU paper write $x$ for the state; we never do |
+# | output | `y` | $y_t$ | |
+# | state matrix, input and output maps, skip | `A`, `B`, `C`, `D` | $A, B, C, D$ | as a *shape* letter, D is the channel count |
+# | step size | `delta` | $\Delta$ | |
+# | discretized A, B | `A_bar`, `B_bar` | $\bar A, \bar B$ | Mamba: $\bar A = \exp(\Delta A)$, $\bar B = \Delta B$ |
+# | eigenvalues of a diagonal recurrence | `lam` | $\lambda$ | |
+# | state size | `d_state` (`N` in short references) | $N$ | never `dstate` or `n_state` |
+# | channels | `D` in shapes; `d_model`, `d_inner` in the block | $D$ | |
+# | batch size | `batch` | batch | never `B`: B is the matrix |
+# | sequence length | `L` | $L$ | |
+#
+# Shapes are written out next to arrays, e.g. `# (batch, L, D, N)`. Layouts: the short NumPy
+# references of lessons 01–05 take one sequence, `(L, D)`, time first (row t is $x_t$); the scan
+# and selective-scan functions and every kernel take `(batch, D, L)`, time last, as `mamba_ssm`
+# does; PyTorch sequence models take `(batch, L, D)`. Every function's docstring states its layout.
 #
 # ## The recurrence everything is built on
 #
@@ -69,9 +97,22 @@ fig = plots.roadmap()
 # $$h_t = a\, h_{t-1} + x_t, \qquad h_{-1} = 0.$$
 #
 # Unrolled, $h_t = \sum_{k \le t} a^{t-k} x_k$: an input seen $k$ steps ago still counts with weight
-# $a^k$. With $|a| < 1$ that weight shrinks geometrically, and after about $1/(1-a)$ steps an input
-# has mostly faded: this is the recurrence's *memory horizon*. Every model in this course, up to
-# Mamba, is this line with richer $a$ and $x$.
+# $a^k$. With $0 < a < 1$ that weight shrinks geometrically. It falls to $1/e \approx 37\%$ after
+# exactly $k = -1/\ln a$ steps, and since $-\ln a \approx 1 - a$ when $a$ is close to 1, that is about
+# $1/(1-a)$ steps: the recurrence's *memory horizon*. Precisely, after $1/(1-a)$ steps the weight
+# is $a^{1/(1-a)}$, which is $0.25$ for $a = 0.5$, $0.35$ for $a = 0.9$ and tends to $1/e$ as
+# $a \to 1$ (the cell below measures it). So "the horizon" is a time scale, not a cut-off: an input
+# $3/(1-a)$ steps back still counts with about $e^{-3} \approx 5\%$. Every model in this course,
+# up to Mamba, is this line with richer $a$ and $x$.
+
+# %%
+print("   a    1/(1-a)   weight a^(1/(1-a))   steps to 1/e, -1/ln a")
+for a_demo in (0.5, 0.8, 0.9, 0.99, 0.999):
+    horizon = 1 / (1 - a_demo)
+    weight = a_demo**horizon
+    print(f"{a_demo:6.3f}  {horizon:7.1f}   {weight:18.3f}   {-1 / np.log(a_demo):20.1f}")
+    # the weight after 1/(1-a) steps lies between a^(1/(1-a)) at a = 0.5 (1/4) and 1/e (its limit)
+    assert 0.25 - 1e-12 <= weight < np.exp(-1)
 #
 # ### Exercise 1 — `running_state`
 #
@@ -113,7 +154,7 @@ assert np.allclose(
 #
 # Move the decay `a` and watch an input fade. With `a = 0.5` an impulse is gone after a few steps;
 # with `a = 0.95` it lingers for dozens. A step input shows the other side: the state settles at
-# $1/(1-a)$, the sum of the geometric series. Keeping memory long (a close to 1) without letting the
+# $1/(1-a)$, the sum of the geometric series (the same number as the horizon, for another reason). Keeping memory long (a close to 1) without letting the
 # state blow up is a theme of lessons 02, 04 and 05.
 
 # %%
@@ -175,8 +216,8 @@ assert np.allclose(_out[0], _v[0])  # the first token can only attend to itself
 # whatever else the machine is doing). The recurrence runs its steps in a Python
 # loop, which costs a few microseconds a step whatever the work inside, so at short lengths the two
 # are close: constant factors matter as much as growth rates until $L$ is large. The slope of
-# attention is fitted on the longer half of the lengths, where the $L^2$ term dominates the fixed
-# overheads.
+# attention is fitted on the four longest of the six lengths ($L$ = 512 to 4096, `lengths[2:]`),
+# where the $L^2$ term dominates the fixed overheads; the recurrence's on all six.
 
 # %%
 rng = np.random.default_rng(0)
@@ -231,7 +272,20 @@ print(
 #
 # * A recurrence carries a fixed-size state: linear time in $L$, constant memory per token.
 #   Attention compares every pair of positions: quadratic time. Both were measured here.
-# * The decay $a$ sets the memory horizon $1/(1-a)$.
+# * The decay $a$ sets the memory horizon: an input's weight falls to about $1/e$ after about
+#   $1/(1-a)$ steps (exactly after $-1/\ln a$ steps).
+# * One notation everywhere: `x` in, `h` the state, `y` out, `d_state` = N, `batch` never `B`.
 # * Exercises are checked by self-checks that say what differs; the lesson continues either way.
+#
+# ## Try it
+#
+# 1. In the memory explorer, pick `a = 0.9` and the impulse input. Read off the step at which the
+#    state has fallen to 37% of its peak. Does it match $-1/\ln a$ or $1/(1-a)$ better? Repeat for
+#    `a = 0.5`, where the two differ most.
+# 2. The recurrence's time per step is almost constant. Time `scan.sequential_scan` with `d = 1`
+#    and with `d = 256` channels at $L = 4096$. How much does a channel cost compared with a
+#    Python step? What does that say about where the time goes?
+# 3. At which length $L$ does attention start to take longer than the recurrence on your machine?
+#    Predict it from the two fitted lines before you measure it.
 #
 # Next: **01 · Recurrent networks**.

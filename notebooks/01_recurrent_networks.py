@@ -121,7 +121,9 @@ assert np.allclose(
 #
 # Write `rnn_backward(x, h, dh, W, nonlinearity)` returning the tuple `(dW, dU, db)`, where `h`
 # are the forward states `(L, N)` (computed from $h_{-1} = 0$) and `dh[t]` is the direct part of
-# $\partial\ell/\partial h_t$, shape `(L, N)`. Walk backwards through time. The self-check compares
+# $\partial\ell/\partial h_t$, shape `(L, N)`. Each gradient has the shape of its parameter: `dW`
+# `(N, N)`, `dU` `(N, D)`, `db` `(N,)` (sums over time of outer products `(N,) x (N,)` and
+# `(N,) x (D,)`). Walk backwards through time. The self-check compares
 # your gradients with **PyTorch autograd** on the same network, in float64.
 
 
@@ -213,18 +215,54 @@ print(f"hand-written BPTT = torch autograd, worst relative difference {worst:.1e
 # ## Why gradients vanish or explode
 #
 # Follow the backward recursion from the last state $h_T$ ($T = L-1$) to an earlier one: each step
-# back multiplies by the Jacobian $\partial h_{s}/\partial h_{s-1} = \operatorname{diag}(\varphi'(a_s))\,W$, so
+# back multiplies by the Jacobian $J_s = \partial h_{s}/\partial h_{s-1} = \operatorname{diag}(\varphi'(a_s))\,W$.
+# Matrices do not commute, so the order matters: by the chain rule the *latest* step stands on the
+# left,
 #
-# $$\frac{\partial h_T}{\partial h_t} = \prod_{s=t+1}^{T} \operatorname{diag}(\varphi'(a_s))\, W .$$
+# $$\frac{\partial h_T}{\partial h_t} = J_T\, J_{T-1} \cdots J_{t+1}
+#   = \operatorname{diag}(\varphi'(a_T))\,W\;\operatorname{diag}(\varphi'(a_{T-1}))\,W \cdots
+#     \operatorname{diag}(\varphi'(a_{t+1}))\,W .$$
 #
 # For the linear network ($\varphi$ = identity) this is $W^{T-t}$, and
 # $\lVert W^k \rVert^{1/k} \to \rho(W)$, the **spectral radius** (largest eigenvalue magnitude;
 # Gelfand's formula). So $\lVert \partial h_T / \partial h_t \rVert \approx \rho^{T-t}$: with
 # $\rho = 0.9$ an input 50 steps back reaches the loss with weight $0.9^{50} \approx 0.005$; with
-# $\rho = 1.1$, with weight $117$. With $\tanh$, $|\varphi'| \le 1$ only shrinks it further:
-# Pascanu et al. (2013) show that the gradient must vanish when the largest singular value of $W$
-# is below 1, so a $\tanh$ RNN that remembers needs $W$ large enough to amplify, which drives the
-# units into saturation or makes the linear part explode. There is no comfortable middle.
+# $\rho = 1.1$, with weight $117$. With $\tanh$, $0 < \varphi' \le 1$, and that caps the
+# **bound**: $\lVert \partial h_T/\partial h_t \rVert \le \prod_s \lVert\operatorname{diag}(\varphi'(a_s))\rVert\,
+# \lVert W\rVert \le \sigma_{\max}(W)^{T-t}$. Pascanu et al. (2013, Sec. 2.1) use exactly this bound
+# to show that the gradient must vanish when the largest *singular value* of $W$ is below
+# $1/\gamma$, with $\gamma$ the largest slope of $\varphi$ (1 for $\tanh$). So a $\tanh$ RNN that
+# remembers needs $W$ large enough to amplify, which drives the units into saturation or makes the
+# linear part explode. There is no comfortable middle.
+#
+# Careful with the word "shrinks", though: $\tanh$ lowers the *bound*, not necessarily the
+# gradient itself. When $W$ is not normal ($W W^\top \ne W^\top W$), the product of the Jacobians
+# can be *larger* with the slopes in between than without them. The cell below shows an extreme
+# case: $W = 0.9\begin{pmatrix}1 & 1\\ -1 & -1\end{pmatrix}$ has $W^2 = 0$, so the linear
+# network's gradient is exactly 0 after two steps, while the $\tanh$ network's, whose two units
+# have different slopes, stays of order 1.
+
+# %%
+W_nn = 0.9 * np.array([[1.0, 1.0], [-1.0, -1.0]])  # non-normal: W² = 0, largest singular value 1.8
+U_nn, b_nn, x_nn = np.array([[2.0], [0.0]]), np.array([0.0, 0.5]), np.ones((8, 1))
+grad_norms = {}
+for phi in ("identity", "tanh"):
+    h_nn = rnn.rnn_forward(x_nn, W_nn, U_nn, b_nn, phi)
+    grad_norms[phi] = rnn.jacobian_norms(h_nn, W_nn, phi)[::-1]  # index = distance T - t
+print("distance T - t:       ", "  ".join(f"{k:8d}" for k in range(8)))
+for phi, norms in grad_norms.items():
+    print(f"‖∂h_T/∂h_t‖, {phi:8}:", "  ".join(f"{v:8.1e}" for v in norms))
+print(f"spectral radius of W: {max(abs(np.linalg.eigvals(W_nn))):.1e}; "
+      f"largest singular value: {np.linalg.norm(W_nn, 2):.2f}")  # fmt: skip
+assert np.all(grad_norms["identity"][2:] < 1e-12)  # W^k = 0 for k >= 2
+assert np.all(grad_norms["tanh"][2:] > 0.1)  # the tanh gradient is far larger
+assert np.all(grad_norms["tanh"] <= np.linalg.norm(W_nn, 2) ** np.arange(8) + 1e-12)  # the bound
+
+# %% [markdown]
+# The bound $\sigma_{\max}(W)^{T-t} = 1.8^{T-t}$ holds (asserted), and it says nothing useful
+# here; the linear network's gradient is *not* an upper bound for the $\tanh$ network's. For the
+# random Gaussian matrices used below, the $\tanh$ network does forget faster, as measured; it is
+# a fact about those matrices, not a theorem.
 #
 # ### Exercise 3 — `jacobian_norms`
 #
@@ -335,7 +373,8 @@ fig = plots.measured_vs_theory(
 
 # %% [markdown]
 # The check: for the linear network every measured slope is within 10% of $\log\rho$; the $\tanh$
-# network's slope is at or below it (it forgets at least as fast).
+# network's slope is at or below it: for these random matrices it forgets at least as fast (the
+# counter-example above shows this is measured, not guaranteed).
 
 # %%
 rel_errors = np.abs(np.array(linear_slopes) - np.log(radii)) / np.abs(np.log(radii))
@@ -346,6 +385,41 @@ print(
     f"with rho = 0.9, an input 100 steps back reaches the loss with weight about "
     f"{np.exp(100 * linear_slopes[2]):.1e} (linear) and {np.exp(100 * tanh_slopes[2]):.1e} (tanh)"
 )
+
+# %% [markdown]
+# ## The historical fixes: gates and clipping
+#
+# Two answers came before linear recurrences, and both are still in use.
+#
+# **Gates** (Hochreiter & Schmidhuber, 1997). The LSTM adds a *memory cell* whose self-connection
+# has weight 1, so the error flowing back through it is neither shrunk nor grown (the paper's
+# "constant error carousel"), and multiplicative *gate units*, sigmoids computed from the input and
+# the state, that learn when to open and close access to that cell. The abstract reports time lags
+# of more than 1000 steps bridged this way. The GRU (Cho et al., 2014) keeps the idea with two
+# gates: a *reset* gate that lets the candidate state ignore the previous state, and an *update*
+# gate that sets, unit by unit, how much of the previous state is carried over and how much is
+# replaced. Where the update gate keeps the state, the step's Jacobian is close to the identity,
+# and the gradient passes through unchanged. Lesson 06 makes Mamba's step size $\Delta$ depend on
+# the input: a large $\Delta$ resets the state, a tiny one leaves it as it was, which is a gate of
+# this kind (its forgetting explorer shows both).
+#
+# **Gradient clipping** (Pascanu et al., 2013). Against *exploding* gradients: when the gradient's
+# norm exceeds a threshold, rescale it to the threshold, keeping its direction. It does nothing
+# for vanishing gradients (for those the same paper proposes a regularizer). In one line, on the
+# gradients of a linear RNN with $\rho = 1.2$ (the course's `rnn.bptt`):
+
+# %%
+params_big = rnn.init_rnn(D, N, P, radius=1.2, seed=1)
+grads = rnn.bptt(params_big, x, target, "identity").grads
+flat = np.concatenate([g.ravel() for g in grads.values()])
+threshold = 1.0
+clipped = flat * min(1.0, threshold / np.linalg.norm(flat))  # the clipping rule
+cosine = flat @ clipped / (np.linalg.norm(flat) * np.linalg.norm(clipped))
+print(
+    f"gradient norm {np.linalg.norm(flat):.3g} -> {np.linalg.norm(clipped):.3g} after clipping at "
+    f"{threshold}; cosine between the two directions {cosine:.6f}"
+)
+assert np.isclose(np.linalg.norm(clipped), threshold) and np.isclose(cosine, 1.0)
 
 # %% [markdown]
 # ## Claims vs. measurements: the recurrence is sequential
@@ -411,10 +485,25 @@ assert t_long > 3 * t_batch, "the same work in fewer sequential steps should be 
 # * An RNN applies one network to the input and the previous state: $h_t = \varphi(W h_{t-1} + U x_t + b)$.
 # * BPTT runs the recurrence backwards: $\bar h_t = \texttt{dh}_t + W^\top\delta_{t+1}$,
 #   $\delta_t = \bar h_t \odot \varphi'(a_t)$. Your hand-written version matched PyTorch autograd.
-# * $\lVert\partial h_T/\partial h_t\rVert$ behaves like $\rho(W)^{T-t}$ (measured: within a few
-#   percent for a linear RNN); $\tanh$ only makes it decay faster. Long-range learning needs
+# * $\partial h_T/\partial h_t = J_T \cdots J_{t+1}$, latest Jacobian on the left. Its norm behaves
+#   like $\rho(W)^{T-t}$ (measured: within a few percent for a linear RNN). $\tanh$'s slopes lower
+#   the bound $\sigma_{\max}(W)^{T-t}$; on random matrices they made the gradient decay faster, but
+#   for a non-normal $W$ they can make it larger (shown above). Long-range learning needs
 #   $\rho \approx 1$, where it is fragile.
+# * Gates (LSTM, GRU) and gradient clipping were the historical fixes; gates are where Mamba's
+#   selectivity comes from.
 # * The time is linear in $L$ and set by the sequential steps.
+#
+# ## Try it
+#
+# 1. In the gradient explorer, set `identity` and $\rho = 1$. The dashed theory is flat; is the
+#    measured line? Why can $\lVert W^k\rVert$ differ from $\rho^k$ for small $k$ even when they
+#    agree for large $k$ (think of the counter-example's $W$)?
+# 2. Change the counter-example's `b_nn` so that both units have the same slope at every step
+#    (for example by making both pre-activations zero). What happens to the $\tanh$ gradient, and
+#    why does $v^\top D u$ (with $W = 0.9\,u v^\top$, $u = (1, -1)$, $v = (1, 1)$) explain it?
+# 3. In the clipping cell, lower `threshold` to 0.1. The direction does not change; what does?
+#    Why can clipping not help a *vanishing* gradient?
 #
 # Next, **02 · Linear RNNs**: what if we drop $\varphi$ altogether? The recurrence becomes a matrix
 # power we can analyse exactly, diagonalize, and (in lesson 03) compute in parallel.
