@@ -64,8 +64,9 @@ print("Measurements in this notebook are taken on:", bench.machine_summary())
 # ### Exercise 1 — `combine`
 #
 # Write `combine(left, right)` where `left = (a1, b1)` and `right = (a2, b2)` are pairs of arrays
-# (or numbers). Return the pair for "left, then right". Mind the order: the operator is not
-# symmetric.
+# (or numbers), real or **complex** (lesson 02's diagonal recurrences have complex $\lambda$; the
+# self-check tries both). Return the pair for "left, then right". Mind the order: the operator is
+# not symmetric.
 
 
 # %% nbgrader={"grade": false, "grade_id": "combine", "locked": false, "schema_version": 3, "solution": true}
@@ -101,8 +102,9 @@ assert np.isclose(_c[0] * _x + _c[1], -0.5 * (2.0 * _x + 1.0) + 4.0)
 # ### Exercise 2 — `associativity_gap`
 #
 # Write `associativity_gap(op, x, y, z)`: `op` is an operator on pairs (like `combine`), `x, y, z`
-# are pairs of arrays. Return, as a Python float, the largest absolute difference between
-# `op(op(x, y), z)` and `op(x, op(y, z))`, over both components of the pair and every element.
+# are pairs of arrays, real or complex. Return, as a Python float, the largest absolute difference
+# (`np.abs`, the modulus for complex numbers) between `op(op(x, y), z)` and `op(x, op(y, z))`, over
+# both components of the pair and every element.
 
 
 # %% nbgrader={"grade": false, "grade_id": "associativity_gap", "locked": false, "schema_version": 3, "solution": true}
@@ -207,6 +209,13 @@ print(f"sequential, L = 16: work {counter.work}, depth {counter.depth}")
 # (copies of `a` and `b`), and for `d = 1, 2, 4, …` while `d < L` combine slices
 # `[..., :-d]` (the left partners) with `[..., d:]` (the positions that update). Return `B` (with
 # $h_{-1} = 0$, the state is the $b$ part). Use the operator from exercise 1 or `scan.combine`.
+#
+# **Complex inputs, and the dtype.** `a` and `b` may be complex (an oscillating decay), and one may
+# be complex while the other is real. The result must keep the dtype of `a * b`: complex if either
+# is. The trap: a copy made with `np.array(b, dtype=float)` or `np.empty_like(b)` for a real `b`
+# is a float array, and writing complex numbers into it silently keeps only their real parts
+# (NumPy warns with a `ComplexWarning`). `np.result_type(a, b)` gives the right dtype; the
+# self-check has a complex `a` with a real `b`.
 
 
 # %% nbgrader={"grade": false, "grade_id": "hillis_steele", "locked": false, "schema_version": 3, "solution": true}
@@ -350,15 +359,28 @@ assert depth["hillis_steele"][-1] == 16 and depth["blelloch"][-1] == 32
 # 3. **carry in**: $h_t \mathrel{+}= (\prod_{\text{chunk start} \le s \le t} a_s)\cdot\text{carry}$.
 #
 # Work about $2L$, depth about $T + L/T$: smallest near $T = \sqrt{L}$, and inside a chunk any scan
-# can be used (a GPU block uses Blelloch in shared memory). The carry is the one piece of state
-# that must cross chunk boundaries, and it is also what lets a kernel *return the final state*.
+# can be used. The carry is the one piece of state that must cross chunk boundaries, and it is also
+# what lets a kernel *return the final state*.
+#
+# **What Mamba's CUDA kernel does.** Not a textbook Blelloch. In `mamba_ssm`'s forward kernel
+# (`csrc/selective_scan/selective_scan_fwd_kernel.cuh` in state-spaces/mamba, read at commit
+# `1200d6e`), one thread block handles one (sequence, channel) pair and walks through time in
+# chunks of `kNThreads × kNItems` steps, at most 128 × 16 = 2,048. Inside a chunk each thread holds
+# `kNItems` consecutive steps in registers; the block scan is CUB's `BlockScan` with the
+# `BLOCK_SCAN_WARP_SCANS` algorithm, which scans each thread's short run sequentially, combines
+# across the 32 threads of a warp with a warp scan, then across warps. A prefix callback
+# (`SSMScanPrefixCallbackOp`) carries a running prefix from one chunk to the next, in shared
+# memory. That is this lesson's chunked scan, three levels deep: sequential per thread, parallel
+# across threads, sequential across chunks. The only Blelloch scan on a GPU in this course is our
+# own teaching kernel, `kernels/scan_cuda.py`, below.
 #
 # ### Exercise 4 — `chunked`
 #
 # Write `chunked(a, b, chunk)` for arrays `(..., L)`: loop over chunks of `chunk` steps (the last
 # one may be shorter); scan each from a zero state with `scan.sequential_scan`; add the carry
 # times the running product of `a` inside the chunk (`np.cumprod` along the last axis); update the
-# carry with the chunk's last state. Return `h` of shape `(..., L)`.
+# carry with the chunk's last state. Return `h` of shape `(..., L)`. As in exercise 3, `a` and `b`
+# may be complex, and `h` and the carry must have the dtype of `a * b` (`np.result_type(a, b)`).
 
 
 # %% nbgrader={"grade": false, "grade_id": "chunked_scan", "locked": false, "schema_version": 3, "solution": true}
@@ -416,9 +438,12 @@ assert np.allclose(h_chunked, scan.sequential_scan(a_long, b_long), rtol=1e-12, 
 # one. Then $da_t = dh_t\, h_{t-1}$ and $db_t = dh_t$ (Rush's *Mamba: The Hard Way* derives the
 # same for its Triton kernel). For complex numbers PyTorch's convention puts a conjugate on the
 # other factor ($dh_t = g_t + \bar a_{t+1} dh_{t+1}$, $da_t = dh_t \bar h_{t-1}$). Complex backward
-# passes are easy to get wrong: a popular pure-PyTorch Mamba (mamba.py) has a confirmed report of
-# wrong gradients for complex inputs in its parallel scan (its issue 65). Here the hand-derived
-# gradients are checked against PyTorch's autograd of the plain loop, for complex $a$.
+# passes are easy to get wrong. For example, a user of mamba.py, a popular pure-PyTorch Mamba,
+# reported that its parallel scan's gradients differ from a sequential scan's for complex inputs
+# ("PScan gradient is not correct?", https://github.com/alxndrTL/mamba.py/issues/65, opened
+# December 2024). That is a report, still open when this lesson was written, not a confirmed bug;
+# we have not reproduced it. What this lesson can show is its own check: the hand-derived gradients
+# against PyTorch's autograd of the plain loop, for complex $a$.
 
 # %%
 ac, bc = random_steps(rng, (3, 50), complex_=True)
@@ -446,8 +471,9 @@ assert err < 1e-12
 # * `kernels/scan_cpu.py`: the loop compiled by numba (`@njit(parallel=True, fastmath=True)`),
 #   rows spread over the cores, plus a time-chunked version, and a `torch.autograd.Function` whose
 #   backward is the reverse scan above;
-# * `kernels/scan_cuda.py`: numba-cuda kernels, a Blelloch scan per block in shared memory and a
-#   multi-block chunked scan with carries;
+# * `kernels/scan_cuda.py`: numba-cuda kernels, a Blelloch scan per block in shared memory (for
+#   teaching: `mamba_ssm`'s kernel uses warp scans, as described above) and a multi-block chunked
+#   scan with carries;
 # * `kernels/scan_triton.py`: a Triton kernel built on `tl.associative_scan` with our operator.
 #
 # ### CPU timings on this machine
@@ -578,6 +604,75 @@ print(f"multi-block chunked scan, L = 40 in 5 blocks of 8 per row: max differenc
 assert err < 1e-12
 
 # %% [markdown]
+# ## What Mamba costs
+#
+# (This cell is here rather than in lesson 06 because it is about scans; lesson 06 measures the
+# memory side on a CPU.) Mamba's selective scan runs one first-order recurrence per channel and
+# per state entry: $h_t = \bar a_t h_{t-1} + \bar b_t$ on arrays of shape `(batch, D, N)`, for $L$
+# steps. So:
+#
+# * **Work**: $O(\text{batch}\cdot L\cdot D\cdot N)$ multiply-adds, whatever scan computes it (the
+#   sequential loop does exactly one per element and step; Blelloch about two; Hillis–Steele
+#   $\log_2 L$ times more). Discretizing ($\exp(\Delta A)$, $\Delta B x$) and the readout $C h$
+#   are of the same order.
+# * **Depth** (sequential steps): $L$ for the loop, $O(\log L)$ for a parallel scan, $T + L/T$
+#   for a chunked one. `mamba_ssm`'s kernel walks through its chunks one after another, so its
+#   depth still grows linearly in $L$, but by a few dozen steps per 2,048-step chunk instead of
+#   2,048 (our estimate in the cell below); the rest of its parallelism is across
+#   $\text{batch}\cdot D$ (one block each).
+# * **Where $O(L\log L)$ really appears.** A *time-invariant* SSM (S4, lesson 05) is a convolution
+#   with a kernel of length $L$, which an FFT computes in $O(L\log L)$. A *selective* SSM (Mamba)
+#   has no fixed kernel, so no FFT: its scan does $O(L)$ work per channel and state entry. The
+#   "$O(n\log n)$" often quoted for Mamba (the course's source video says so too) is either that
+#   FFT, which Mamba cannot use, or the *work* of the Hillis–Steele scan, which nobody needs to use.
+# * **Bytes.** The states $h$ have shape `(batch, L, D, N)`. Written to memory (as a plain
+#   PyTorch loop, or `selective_scan_ref`, does), they dominate the traffic; a fused kernel keeps
+#   each state in registers, reads $x$, $\Delta$ `(batch, D, L)` and $B$, $C$ `(batch, N, L)`, and
+#   writes $y$ `(batch, D, L)`. The counts below are arithmetic on the shapes, at 4 bytes a number,
+#   for `d_model` = 768 with `mamba_ssm`'s defaults `expand` = 2 and `d_state` = 16 (so
+#   $D$ = `d_inner` = 1536 and $N$ = 16).
+
+
+# %%
+def scan_costs(batch, L, D, N, bytes_per_number=4, chunk=2048):
+    """Multiply-adds, sequential steps and bytes moved for a selective scan of these sizes."""
+    work = batch * L * D * N  # one multiply-add per state entry and step
+    io = (3 * batch * D * L + 2 * batch * N * L) * bytes_per_number  # x, delta, y; B, C
+    states = batch * L * D * N * bytes_per_number  # h written once (and read once by C h)
+    chunks = -(-L // chunk)
+    return {
+        "work": work,
+        "depth_loop": L,
+        "depth_blelloch": 2 * int(np.ceil(np.log2(L))),
+        # an estimate per chunk: a thread reduces its 16 steps, a warp scan (5 levels), 4 warps
+        # (2 levels), then the thread rescans its 16 steps from the prefix
+        "depth_chunked": chunks * (16 + 5 + 2 + 16),
+        "bytes_fused": io,
+        "bytes_materialized": io + 2 * states,
+    }
+
+
+print(
+    "  batch      L   work (GMAC)  depth: loop  Blelloch  chunked    fused (MB)  materialized (MB)"
+)
+for batch, L in ((1, 2048), (8, 2048), (8, 8192)):
+    c = scan_costs(batch, L, D=1536, N=16)
+    print(
+        f"{batch:7d} {L:6d} {c['work'] / 1e9:12.2f} {c['depth_loop']:12d} {c['depth_blelloch']:9d} "
+        f"{c['depth_chunked']:8d} {c['bytes_fused'] / 1e6:13.1f} {c['bytes_materialized'] / 1e6:18.1f}"
+    )
+ratio = c["bytes_materialized"] / c["bytes_fused"]
+print(f"materializing the states moves {ratio:.0f}x the bytes of a fused kernel here")
+assert 10 < ratio < 13  # 1 + 2·N·D / (3·D + 2·N) ≈ 1 + 2N/3 for D ≫ N: about 11.7 at N = 16
+
+# %% [markdown]
+# The ratio is $1 + 2ND/(3D + 2N) \approx 1 + 2N/3$ when $D \gg N$: the materialized states are
+# $N$ times the size of one input array, written and read back once each. Materialized, every multiply-add of the scan
+# comes with 8 bytes of memory traffic, and a GPU moves bytes far more slowly than it multiplies:
+# the traffic, not the arithmetic, is what a kernel has to cut. Keeping the states on chip is what
+# lets Mamba afford $N = 16$ (lesson 06 measures the memory of materializing on this CPU;
+# lesson 08, on the roadmap, is planned to time the kernels).
+#
 # ## Summary
 #
 # * One step of a linear recurrence is a pair $(a, b)$; pairs compose with
@@ -590,5 +685,17 @@ assert err < 1e-12
 # * The backward pass is a reverse scan; with complex numbers, mind the conjugates.
 # * On this machine's CPU, the compiled sequential loop is the fastest scan; the parallel forms
 #   pay off when there are many more lanes than this CPU has.
+# * `mamba_ssm`'s CUDA kernel is a chunked scan (chunks of up to 2,048 steps, warp scans inside, a
+#   carried prefix between chunks), not Blelloch. Mamba's work is $O(\text{batch}\cdot L\cdot D
+#   \cdot N)$; $O(L\log L)$ belongs to the FFT of time-invariant models.
+#
+# ## Try it
+#
+# 1. In the Blelloch stepper, count the combines of each up-sweep and down-sweep step for $n = 16$
+#    and check that they add up to $2(n-1)$. Which step has the most parallel work?
+# 2. Time `scan.chunked_scan` on `(4, 4096)` with chunks of 16, 64, 256 and 1024. Where is it
+#    fastest, and how does that compare with the $T \approx \sqrt{L}$ that minimizes depth?
+# 3. With `scan_costs`, find the state size $N$ at which materializing the states moves 100 times
+#    the bytes of the fused kernel, for $D = 1536$. What would that mean for choosing $N$?
 #
 # Next: **04 · Training linear RNNs (LRU)**, which trains a model on this scan.

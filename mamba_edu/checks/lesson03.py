@@ -18,6 +18,12 @@ def _affine_pair(gen, shape, complex_=False):
     return a, b
 
 
+def _complex_a_real_b(gen, shape):
+    # an array allocated like the real b (np.empty_like(b)) would drop h's imaginary part
+    a, _ = _affine_pair(gen, shape, complex_=True)
+    return a, gen.standard_normal(shape)
+
+
 def _combine_cases() -> list[Case]:
     def case(name, seed, shape, complex_=False):
         gen = rng(seed)
@@ -58,6 +64,7 @@ def _hillis_steele_cases() -> list[Case]:
         Case("L = 1", (np.array([0.5]), np.array([2.0]))),
         Case("L = 2", (np.array([0.5, 0.5]), np.array([2.0, 1.0]))),
         Case("complex a (an oscillating decay)", _affine_pair(rng(9), (2, 11), True)),
+        Case("complex a, real b (h must come back complex)", _complex_a_real_b(rng(10), (2, 9))),
         Case("a = 1 (a running sum)", (np.ones(10), np.arange(10.0))),
     ]
 
@@ -70,6 +77,7 @@ def _chunked_scan_cases() -> list[Case]:
         Case("chunk = 1", (*_affine_pair(rng(3), (7,)), 1)),
         Case("chunk longer than L", (*_affine_pair(rng(4), (5,)), 8)),
         Case("complex a", (*_affine_pair(rng(5), (2, 9), True), 4)),
+        Case("complex a, real b (h must come back complex)", (*_complex_a_real_b(rng(6), (7,)), 3)),
     ]
 
 
@@ -78,8 +86,8 @@ EXERCISES = declare(
         Exercise(
             "combine",
             """Lesson 03, exercise 1: ``fn(left, right)`` with left = (a1, b1), right = (a2, b2)
-            returns the composition "left, then right": (a1·a2, a2·b1 + b2). Compared with
-            :func:`mamba_edu.scan.combine`.
+            returns the composition "left, then right": (a1·a2, a2·b1 + b2). The entries may be
+            numbers or arrays, real or complex. Compared with :func:`mamba_edu.scan.combine`.
             """,
             _combine_cases,
             reference=lambda left, right: scan.combine(left, right),
@@ -98,8 +106,9 @@ EXERCISES = declare(
         Exercise(
             "hillis_steele",
             """Lesson 03, exercise 3: ``fn(a, b)`` returns h (same shape as a, b: (..., L)) by
-            recursive doubling. Compared with :func:`mamba_edu.scan.sequential_scan`: the same h,
-            any bracketing.
+            recursive doubling. ``a`` and ``b`` may be complex; h keeps the dtype of a·b (complex
+            when either is). Compared with :func:`mamba_edu.scan.sequential_scan`: the same h, any
+            bracketing.
             """,
             _hillis_steele_cases,
             reference=scan.sequential_scan,
@@ -109,7 +118,8 @@ EXERCISES = declare(
         Exercise(
             "chunked_scan",
             """Lesson 03, exercise 4: ``fn(a, b, chunk)`` returns h (shape (..., L)) by scanning
-            chunks of ``chunk`` steps and carrying the state between them. Compared with
+            chunks of ``chunk`` steps and carrying the state between them. ``a`` and ``b`` may be
+            complex; h keeps the dtype of a·b (complex when either is). Compared with
             :func:`mamba_edu.scan.sequential_scan`, on lengths that are and are not multiples of
             ``chunk``.
             """,
