@@ -172,17 +172,18 @@ for N in (4, 8, 16, 32):
 # ## From S4 to S4D: the normal part of HiPPO
 #
 # LegS's $A$ is lower triangular, so its eigenvalues are its diagonal, $-(n+1)$; but it is far from
-# normal, and diagonalizing it is numerically hopeless (its eigenvector matrix is exponentially
-# ill-conditioned). S4 (Gu, Goel & Ré 2022, Section 3) writes it instead as **normal plus low rank**
-# (NPLR): with $P_n = \sqrt{n + \tfrac12}$,
+# normal, and diagonalizing it is numerically hopeless (its eigenvectors have exponentially large
+# entries: S4, Section 3.1). S4 (Gu, Goel & Ré 2022, Section 3) writes it instead as **normal plus
+# low rank** (NPLR): with $P_n = \sqrt{n + \tfrac12}$,
 #
 # $$A = A_{\text{normal}} - P P^\top, \qquad A_{\text{normal}} = -\tfrac12 I + S, \quad S^\top = -S.$$
 #
-# The rank-one term is part of HiPPO itself, not a correction added for speed. The speed comes from
-# the normal part: a normal matrix is diagonalized by a unitary matrix, stably, and the rank-one term
-# is then folded in with the Woodbury identity, which turns the kernel into a Cauchy-kernel product
-# (S4, Section 3.3). A skew-symmetric $S$ has imaginary eigenvalues, so **every eigenvalue of the
-# normal part is $-\tfrac12 + i\omega$**. Checked for $N = 16$:
+# The rank-one term is the part of LegS that is not normal: it belongs to HiPPO's matrix, it is not
+# added to make anything fast. The speed comes from the normal part: a normal matrix is diagonalized
+# by a unitary matrix, stably, and the rank-one term is then folded in with the Woodbury identity,
+# which turns the kernel into a Cauchy-kernel product (S4, Section 3 and its Algorithm 1). A
+# skew-symmetric $S$ has imaginary eigenvalues, so **every eigenvalue of the normal part is
+# $-\tfrac12 + i\omega$**. Checked for $N = 16$:
 
 # %%
 A_legs16, _ = ssm.hippo_legs(16)
