@@ -31,9 +31,9 @@ __all__ = ["REGISTRY", "ExperimentError", "get", "summaries", "run", "default_ou
 REGISTRY: dict[str, str] = {
     "lru_ladder": "mamba_edu.experiments.lru_ladder",
     "selective_copying": "mamba_edu.experiments.selective_copying",
-    "state_expansion": "mamba_edu.experiments.state_expansion",
     "scan_benchmark": "mamba_edu.experiments.scan_benchmark",
     "lm_benchmark": "mamba_edu.experiments.lm_benchmark",
+    "state_expansion": "mamba_edu.experiments.state_expansion",
 }
 
 
