@@ -14,7 +14,8 @@ Glossary (code name → paper symbol):
     B (N, H), C (H, N) complex; D (H,) real
 
 The second half of the module holds the PyTorch versions the lessons train: ``LRULayer`` (with
-switches for each idea, so that lesson 04's ablation ladder can add them one at a time), the two
+switches for each idea, so that lesson 04's ablation ladder can add them one at a time, the ladder the
+paper climbs across its Tables 1, 2 and 3), the two
 baselines below it on the ladder (``TanhRNN``, ``DenseLinearRNN``) and ``SequenceClassifier``.
 The ladder itself (training every rung) is an experiment: ``mamba_edu.experiments.lru_ladder``.
 

@@ -32,6 +32,7 @@ from mamba_edu import contract
 __all__ = [
     "discretize",
     "hippo_legs",
+    "hippo_legs_normal",
     "hippo_legs_online",
     "legendre_reconstruct",
     "s4d_real",
@@ -131,6 +132,20 @@ def hippo_legs(d_state: int):
     r = np.sqrt(2 * n + 1)
     A = -np.tril(np.outer(r, r), k=-1) - np.diag(n + 1.0)
     return A, r.copy()
+
+
+def hippo_legs_normal(d_state: int):
+    """The normal part of HiPPO-LegS and its low-rank term: (A_normal (N, N), P (N,)), with
+    A = A_normal − P Pᵀ for A from :func:`hippo_legs` (S4's "normal plus low-rank" form,
+    Gu, Goel & Ré 2022, Section 3; P_n = √(n + ½)).
+
+    A_normal = −½ I + S with S skew-symmetric (S_nk = −½√(2n+1)√(2k+1) below the diagonal,
+    +½√(2n+1)√(2k+1) above): a normal matrix whose eigenvalues all have real part −½. S4
+    diagonalizes this part; S4D-Lin and S4D-Inv approximate its eigenvalues' imaginary parts.
+    """
+    A, _ = hippo_legs(d_state)
+    P = np.sqrt(np.arange(A.shape[0]) + 0.5)
+    return A + np.outer(P, P), P
 
 
 def hippo_legs_online(f, d_state: int) -> np.ndarray:

@@ -15,7 +15,13 @@
 # %% [markdown]
 # # 05 · State-space models: S4 and S4D
 #
-# **The question.** Lessons 02–04 treated a linear recurrence $x_k = \bar A x_{k-1} + \bar B u_k$ as
+# > **Notation** (the course's one table, `docs/NOTATION.md`): input $x_t$, state $h_t$, output $y_t$;
+# > $A, B, C, D$ the state matrix, input map, output map and skip; $\Delta$ the step (`delta`),
+# > $\bar A, \bar B$ its discretized $A, B$; $N$ the state size (`d_state`); $D$ also counts
+# > channels in shapes; the batch size is `batch`, never $B$. The S4 papers write $u$ for the input
+# > and $x$ for the state: here they are $x$ and $h$.
+#
+# **The question.** Lessons 02–04 treated a linear recurrence $h_k = \bar A h_{k-1} + \bar B x_k$ as
 # a discrete object and asked how to initialize and parametrize $\bar A$. The S4 family (Gu, Goel &
 # Ré, 2022; Gu et al., 2022 for S4D) starts somewhere else: from a *continuous-time* system that is
 # sampled with a step $\Delta$. Why would that help, and what does it buy us?
@@ -39,10 +45,10 @@ print("Timings in this notebook are measured on:", bench.machine_summary())
 # %% [markdown]
 # ## The continuous state-space model
 #
-# $$x'(t) = A\,x(t) + B\,u(t), \qquad y(t) = C\,x(t)$$
+# $$h'(t) = A\,h(t) + B\,x(t), \qquad y(t) = C\,h(t)$$
 #
-# with a state $x(t) \in \mathbb{R}^N$ (or $\mathbb{C}^N$), one input channel $u$ and one output $y$.
-# Sampled every $\Delta$ it becomes a recurrence $x_k = \bar A x_{k-1} + \bar B u_k$, $y_k = C x_k$,
+# with a state $h(t) \in \mathbb{R}^N$ (or $\mathbb{C}^N$), one input channel $x$ and one output $y$.
+# Sampled every $\Delta$ it becomes a recurrence $h_k = \bar A h_{k-1} + \bar B x_k$, $y_k = C h_k$,
 # and the *discretization rule* decides $(\bar A, \bar B)$:
 #
 # | rule | $\bar A$ | $\bar B$ |
@@ -91,7 +97,7 @@ assert np.allclose(_Bb, 1e-7, rtol=1e-5)  # (e^{Δλ} − 1)/λ → Δ as Δ →
 # **Claim.** Euler is a first-order method (error $\propto \Delta$), bilinear second-order
 # (error $\propto \Delta^2$), and ZOH is exact when the input is constant over each step.
 #
-# The test: free decay of $x' = \lambda x$ from $x(0) = 1$ with $\lambda = -1 + 4i$, for one time unit,
+# The test: free decay of $h' = \lambda h$ from $h(0) = 1$ with $\lambda = -1 + 4i$, for one time unit,
 # compared with the exact $e^{\lambda t}$. (No input, so ZOH's assumption holds trivially.)
 
 # %%
@@ -125,9 +131,15 @@ assert max(errors["zoh"]) < 1e-12
 # $$A_{nk} = -\begin{cases} \sqrt{2n+1}\sqrt{2k+1} & n > k \\ n + 1 & n = k \\ 0 & n < k\end{cases},
 # \qquad B_n = \sqrt{2n+1},$$
 #
-# and the time-varying system $x'(t) = \tfrac1t A x(t) + \tfrac1t B u(t)$ keeps $x(t)$ equal to the
-# Legendre coefficients of $u$ on $[0, t]$. So the history can be *read back* from $N$ numbers:
-# $u(s) \approx \sum_n x_n \sqrt{2n+1}\, P_n(2s/t - 1)$.
+# and the time-varying system $h'(t) = \tfrac1t A h(t) + \tfrac1t B x(t)$ keeps $h(t)$ equal to the
+# Legendre coefficients of $x$ on $[0, t]$. So the history can be *read back* from $N$ numbers:
+# $x(s) \approx \sum_n h_n \sqrt{2n+1}\, P_n(2s/t - 1)$.
+#
+# **What S4 actually runs is not this system.** The $\tfrac1t$ makes LegS time-varying: it is the
+# system the widget below simulates. S4 takes LegS's $A$ and uses it in the *time-invariant*
+# $h' = A h + B x$, sampled with a learned step $\Delta$. Why that still remembers well was explained
+# only later ("How to Train Your HiPPO", Gu, Johnson, Timalsina, Rudra & Ré 2022, abstract and
+# Section 3: the time-invariant system projects onto exponentially warped Legendre polynomials).
 
 # %%
 A_legs, B_legs = ssm.hippo_legs(4)
@@ -157,15 +169,76 @@ for N in (4, 8, 16, 32):
     )
 
 # %% [markdown]
+# ## From S4 to S4D: the normal part of HiPPO
+#
+# LegS's $A$ is lower triangular, so its eigenvalues are its diagonal, $-(n+1)$; but it is far from
+# normal, and diagonalizing it is numerically hopeless (its eigenvectors have exponentially large
+# entries: S4, Section 3.1). S4 (Gu, Goel & Ré 2022, Section 3) writes it instead as **normal plus
+# low rank** (NPLR): with $P_n = \sqrt{n + \tfrac12}$,
+#
+# $$A = A_{\text{normal}} - P P^\top, \qquad A_{\text{normal}} = -\tfrac12 I + S, \quad S^\top = -S.$$
+#
+# The rank-one term is the part of LegS that is not normal: it belongs to HiPPO's matrix, it is not
+# added to make anything fast. The speed comes from the normal part: a normal matrix is diagonalized
+# by a unitary matrix, stably, and the rank-one term is then folded in with the Woodbury identity,
+# which turns the kernel into a Cauchy-kernel product (S4, Section 3 and its Algorithm 1). A
+# skew-symmetric $S$ has imaginary eigenvalues, so **every eigenvalue of the normal part is
+# $-\tfrac12 + i\omega$**. Checked for $N = 16$:
+
+# %%
+A_legs16, _ = ssm.hippo_legs(16)
+A_normal, P = ssm.hippo_legs_normal(16)
+skew = A_normal + 0.5 * np.eye(16)
+normal_eigs = np.linalg.eigvals(A_normal)
+print(f"A_normal − P Pᵀ equals LegS's A: {np.allclose(A_normal - np.outer(P, P), A_legs16)}")
+print(f"S = A_normal + ½I is skew-symmetric: largest |S + Sᵀ| = {np.abs(skew + skew.T).max():.1e}")
+print(
+    f"real parts of A_normal's eigenvalues: {normal_eigs.real.min():.6f} … {normal_eigs.real.max():.6f}"
+)
+print(
+    f"eigenvalues of LegS's A itself (its diagonal): {np.sort(np.linalg.eigvals(A_legs16).real)[-4:]} …"
+)
+assert np.allclose(A_normal - np.outer(P, P), A_legs16)
+assert np.allclose(normal_eigs.real, -0.5, atol=1e-9)
+
+# %% [markdown]
 # ## S4D: diagonal initializations
 #
-# S4 used the HiPPO matrix itself (with a low-rank correction to make it fast to compute). S4D
-# (Gu, Gupta, Goel & Ré, 2022) showed that a *diagonal* $A$ with the right eigenvalues does as well:
+# S4D (Gu, Gupta, Goel & Ré 2022, "On the Parameterization and Initialization of Diagonal State
+# Space Models", Section 4) drops the low-rank term and keeps a *diagonal* $A$ whose eigenvalues are
+# chosen well; it does about as well as S4:
 #
-# * **S4D-Real:** $\lambda_n = -(n+1)$ (the real spectrum of HiPPO's normal part; Mamba's default)
-# * **S4D-Lin:** $\lambda_n = -\tfrac12 + i\pi n$
-# * **S4D-Inv:** $\lambda_n = -\tfrac12 + i\,\tfrac{N}{\pi}\left(\tfrac{N}{2n+1} - 1\right)$
+# * **S4D-LegS:** the eigenvalues of LegS's normal part, $-\tfrac12 + i\omega_n$ (computed above);
+# * **S4D-Lin:** $\lambda_n = -\tfrac12 + i\pi n$ and **S4D-Inv:**
+#   $\lambda_n = -\tfrac12 + i\,\tfrac{N}{\pi}\left(\tfrac{N}{2n+1} - 1\right)$: closed forms whose
+#   imaginary parts approximate the $\omega_n$ (the real part $-\tfrac12$ is the normal part's);
+# * **S4D-Real:** $\lambda_n = -(n+1)$: the diagonal, hence the spectrum, of the lower-triangular
+#   LegS matrix *itself* (not of its normal part). Mamba's default (as $A_n = -n$, $n = 1 \dots N$).
 #
+# The picture puts the normal part's eigenvalues next to S4D-Lin and S4D-Inv ($N = 32$, continuous
+# time, before any $\Delta$): same real part, imaginary parts that S4D-Lin spaces evenly and S4D-Inv
+# bunches like the normal part does. (Only one of each conjugate pair is kept: $\mathrm{Im} \ge 0$.)
+
+# %%
+import matplotlib.pyplot as plt
+
+normal32 = np.linalg.eigvals(ssm.hippo_legs_normal(32)[0])
+normal32 = np.sort_complex(normal32[normal32.imag >= 0])
+fig, ax = plt.subplots(figsize=(8, 3.2))
+ax.plot(normal32.real, normal32.imag, "o", ms=5, label="LegS normal part (S4D-LegS)")
+ax.plot(
+    ssm.s4d_lin(32).real + 0.02, ssm.s4d_lin(32).imag, "x", label="S4D-Lin (shifted 0.02 right)"
+)
+ax.plot(ssm.s4d_inv(32).real - 0.02, ssm.s4d_inv(32).imag, "+", label="S4D-Inv (shifted 0.02 left)")
+ax.plot(ssm.s4d_real(32), np.zeros(32), "s", ms=3, label="S4D-Real = diag of LegS")
+ax.set_yscale("symlog", linthresh=1.0)
+ax.set_xlabel("Re λ")
+ax.set_ylabel("Im λ (symlog)")
+ax.set_title("continuous-time eigenvalues, N = 32")
+ax.legend(fontsize=7, loc="upper left")
+fig.tight_layout()
+
+# %% [markdown]
 # *Paper vs code:* the Mamba paper writes S4D-Lin as $-\tfrac12 + in$, without the $\pi$; the official
 # S4 code (which trained the reported models) has the $\pi$, and so does this course.
 #
@@ -189,8 +262,8 @@ fig = plots.complex_plane(
 # %% [markdown]
 # ## The convolution view
 #
-# Unrolling the recurrence from $x_{-1} = 0$ gives $y_k = \sum_{j \le k} C \bar A^{j} \bar B\, u_{k-j}$: a
-# causal convolution $y = K * u$ with the kernel $K_l = C \bar A^l \bar B$. For a diagonal $\bar A$ the
+# Unrolling the recurrence from $h_{-1} = 0$ gives $y_k = \sum_{j \le k} C \bar A^{j} \bar B\, x_{k-j}$: a
+# causal convolution $y = K * x$ with the kernel $K_l = C \bar A^l \bar B$. For a diagonal $\bar A$ the
 # kernel is a product with a Vandermonde matrix, $K_l = \sum_n C_n \bar B_n \bar\lambda_n^{\,l}$.
 #
 # ### Exercise 2 — the Vandermonde kernel
@@ -228,7 +301,6 @@ assert np.allclose(vandermonde_kernel(_lam, _B, _C, 6), ssm.ssm_kernel(np.diag(_
 # exponentials; the imaginary parts of Lin and Inv add oscillations, a basis of frequencies.
 
 # %%
-import matplotlib.pyplot as plt
 
 L = 200
 fig, ax = plt.subplots(figsize=(8, 3))
@@ -247,11 +319,11 @@ fig.tight_layout()
 
 # %%
 rng = np.random.default_rng(0)
-u = rng.standard_normal(500)
+x = rng.standard_normal(500)
 C = rng.standard_normal(N) + 1j * rng.standard_normal(N)
 Ab, Bb = ssm.discretize(inits["S4D-Lin"], np.ones(N, dtype=complex), dt, "zoh")
-y_recurrent = ssm.ssm_recurrence(Ab, Bb, C, u)
-y_convolution = ssm.causal_conv(u, ssm.ssm_kernel(Ab, Bb, C, u.size))
+y_recurrent = ssm.ssm_recurrence(Ab, Bb, C, x)
+y_convolution = ssm.causal_conv(x, ssm.ssm_kernel(Ab, Bb, C, x.size))
 gap = np.max(np.abs(y_recurrent - y_convolution)) / np.max(np.abs(y_recurrent))
 print(f"largest relative difference between the two views: {gap:.1e}")
 assert gap < 1e-8
@@ -261,18 +333,18 @@ assert gap < 1e-8
 #
 # A direct convolution of length $L$ costs $O(L^2)$. The FFT turns convolution into multiplication:
 # $O(L \log L)$. But the FFT computes a *circular* convolution: the end of the sequence wraps around
-# onto its start. Pad both `u` and `K` with zeros to length $2L$ (`np.fft.rfft(x, n=2 * L)`),
+# onto its start. Pad both `x` and `K` with zeros to length $2L$ (`np.fft.rfft(x, n=2 * L)`),
 # multiply, transform back (`np.fft.irfft(..., n=2 * L)`) and keep the first $L$ values.
 #
-# Write `fft_causal_conv(u, K)` for real `u` and `K` of shape `(L,)`.
+# Write `fft_causal_conv(x, K)` for real `x` and `K` of shape `(L,)`.
 
 
 # %% nbgrader={"grade": false, "grade_id": "fft_causal_conv", "locked": false, "schema_version": 3, "solution": true}
-def fft_causal_conv(u, K):
-    """Causal convolution y_k = sum_{j<=k} K_j u_{k-j} via the FFT. u, K: (L,) real -> y: (L,)."""
+def fft_causal_conv(x, K):
+    """Causal convolution y_k = sum_{j<=k} K_j x_{k-j} via the FFT. x, K: (L,) real -> y: (L,)."""
     ### BEGIN SOLUTION
-    L = u.shape[0]
-    spectrum = np.fft.rfft(u, n=2 * L) * np.fft.rfft(K, n=2 * L)
+    L = x.shape[0]
+    spectrum = np.fft.rfft(x, n=2 * L) * np.fft.rfft(K, n=2 * L)
     return np.fft.irfft(spectrum, n=2 * L)[:L]
     ### END SOLUTION
 
@@ -284,10 +356,10 @@ checks.check_fft_causal_conv(fft_causal_conv)
 # Autograded: the hidden tests run the self-check and test causality.
 ### BEGIN HIDDEN TESTS
 assert checks.check_fft_causal_conv(fft_causal_conv, quiet=True)
-_u, _K = np.random.default_rng(5).standard_normal((2, 64))
-_u2 = _u.copy()
-_u2[40:] = 0.0
-assert np.allclose(fft_causal_conv(_u2, _K)[:40], fft_causal_conv(_u, _K)[:40])
+_x, _K = np.random.default_rng(5).standard_normal((2, 64))
+_x2 = _x.copy()
+_x2[40:] = 0.0
+assert np.allclose(fft_causal_conv(_x2, _K)[:40], fft_causal_conv(_x, _K)[:40])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -303,11 +375,11 @@ lengths = [512, 1024, 2048, 4096, 8192, 16384]
 timings = {"direct convolution": [], "FFT convolution": [], "recurrence": []}
 with bench.one_thread():  # one core: the slopes should measure work, not thread scheduling
     for L in lengths:
-        u = rng.standard_normal(L)
+        x = rng.standard_normal(L)
         K = 2 * ssm.ssm_kernel(Ab, Bb, C, L).real
-        timings["direct convolution"].append(bench.time_call(ssm.causal_conv, u, K, repeat=5))
-        timings["FFT convolution"].append(bench.time_call(ssm.fft_conv, u, K, repeat=5))
-        timings["recurrence"].append(bench.time_call(ssm.ssm_recurrence, Ab, Bb, C, u, repeat=1))
+        timings["direct convolution"].append(bench.time_call(ssm.causal_conv, x, K, repeat=5))
+        timings["FFT convolution"].append(bench.time_call(ssm.fft_conv, x, K, repeat=5))
+        timings["recurrence"].append(bench.time_call(ssm.ssm_recurrence, Ab, Bb, C, x, repeat=1))
 slopes = {name: bench.loglog_slope(lengths[2:], times[2:]) for name, times in timings.items()}
 for name, times in timings.items():
     print(
@@ -336,12 +408,12 @@ print(
 # ## LRU and S4D, side by side
 #
 # The LRU of lesson 04 and S4D compute the *same* thing: a complex diagonal linear recurrence read out
-# through $\mathrm{Re}(C x)$. They differ only in how the eigenvalues are parametrized and initialized:
+# through $\mathrm{Re}(C h)$. They differ only in how the eigenvalues are parametrized and initialized:
 #
 # | | LRU | S4D |
 # |---|---|---|
 # | eigenvalue | $\lambda = e^{-e^{\nu} + i e^{\theta}}$, learned directly | $\bar\lambda = e^{\Delta\lambda}$, $\lambda$ and $\Delta$ learned |
-# | initialization | uniform on a ring $r_{\min} \le \lvert\lambda\rvert \le r_{\max}$ | S4D-Lin/Inv/Real with $\Delta$ log-uniform in $[10^{-3}, 10^{-1}]$ |
+# | initialization | uniform on a ring $r_{\min} \le \lvert\lambda\rvert \le r_{\max}$ | S4D-Lin/Inv/Real with $\Delta$ log-uniform in $[10^{-3}, 10^{-1}]$, **one $\Delta$ per channel**, shared by its $N$ eigenvalues |
 # | input scaling | $\gamma = \sqrt{1 - \lvert\lambda\rvert^2}$ | $\bar B$ from ZOH ($\approx \Delta B$ for small $\Delta$) |
 #
 # The picture shows both sets of eigenvalues; the check below runs an LRU layer through the SSM
@@ -350,19 +422,23 @@ print(
 # %%
 H, N_lru = 1, 64
 params = lru.init_lru(H, N_lru, r_min=0.9, r_max=0.999, max_phase=np.pi / 10, rng=1)
-log_dt = rng.uniform(np.log(1e-3), np.log(1e-1), N_lru)
-s4d_eigs = np.exp(np.exp(log_dt) * ssm.s4d_lin(N_lru))
+# S4D draws one Δ per channel: the N eigenvalues of a channel share it. Four channels of 16:
+log_dt = rng.uniform(np.log(1e-3), np.log(1e-1), 4)
+s4d_eigs = {
+    f"S4D-Lin, channel {c}, Δ = {np.exp(ld):.3f}": np.exp(np.exp(ld) * ssm.s4d_lin(16))
+    for c, ld in enumerate(log_dt)
+}
 fig = plots.complex_plane(
-    {"LRU ring [0.9, 0.999], phase ≤ π/10": params.lam, "S4D-Lin, Δ ∈ [1e-3, 1e-1]": s4d_eigs},
+    {"LRU ring [0.9, 0.999], phase ≤ π/10": params.lam, **s4d_eigs},
     title="two initializations of one recurrence",
 )
 
-u = rng.standard_normal((300, H))
+x = rng.standard_normal((300, H))
 gamma = np.exp(params.gamma_log)
 K_lru = ssm.ssm_kernel(params.lam, gamma * params.B[:, 0], params.C[0], 300)
-# y = Re(K * u) and u is real, so only the real part of the kernel matters
-y_as_ssm = ssm.fft_conv(u[:, 0], K_lru.real) + params.D[0] * u[:, 0]
-y_lru = lru.lru_forward(params, u)[:, 0]
+# y = Re(K * x) and x is real, so only the real part of the kernel matters
+y_as_ssm = ssm.fft_conv(x[:, 0], K_lru.real) + params.D[0] * x[:, 0]
+y_lru = lru.lru_forward(params, x)[:, 0]
 print(
     f"LRU layer vs the same layer as an SSM convolution: largest difference {np.max(np.abs(y_lru - y_as_ssm)):.1e}"
 )
@@ -375,10 +451,22 @@ assert np.allclose(y_lru, y_as_ssm, atol=1e-9)
 #   eigenvalues into the unit disk for every $\Delta$. Euler is first-order, bilinear second-order
 #   (measured above).
 # * HiPPO-LegS makes the state a Legendre summary of the whole history; $N$ numbers read it back.
-# * S4D: a diagonal $A$ with Real/Lin/Inv eigenvalues; its kernel is a Vandermonde product.
+#   S4 runs LegS's $A$ as a time-invariant system with a learned $\Delta$, in normal-plus-low-rank
+#   form; its speed comes from diagonalizing the normal part ($-\tfrac12 I$ + skew-symmetric).
+# * S4D: a diagonal $A$ with Real/Lin/Inv eigenvalues (Lin/Inv: the normal part's $-\tfrac12 + i\omega$;
+#   Real: LegS's own diagonal), one $\Delta$ per channel; its kernel is a Vandermonde product.
 # * A time-invariant SSM is a convolution: recurrence and convolution agree to $10^{-8}$, and the
 #   FFT computes it in $O(L \log L)$, measured as the flattest line above.
 # * LRU and S4D are the same recurrence with different parametrizations.
+#
+# ## Try it
+#
+# 1. Compute the eigenvalues of LegS's normal part for $N = 64$ and compare their imaginary parts
+#    with S4D-Inv's formula: where does the approximation hold, and where does it drift?
+# 2. Repeat the discretization test with $\lambda = -1 + 40i$: at which $\Delta$ does Euler stop
+#    being stable ($|1 + \Delta\lambda| > 1$), and what do bilinear and ZOH do there?
+# 3. In the timing cell, make the recurrence vectorized over $N$ but still looped over time: does
+#    its slope change, or only its constant?
 #
 # Next: **06 · Selectivity**, where $\Delta$, $B$ and $C$ start to depend on the input, and the
 # convolution view is lost.

@@ -550,6 +550,24 @@ def test_check_influence():
     assert not upper
 
 
+def _gated_rnn(x, z, *, euler_b=False):
+    """Theorem 1's gated RNN, written independently of the check: h_t = (1 − g_t) h_{t−1} + g_t x_t
+    with g_t = σ(z_t); ``euler_b`` gives the input weight softplus(z_t) instead (mamba_ssm's B̄)."""
+    g = 1 / (1 + np.exp(-z))
+    weight = np.logaddexp(0.0, z) if euler_b else g
+    h, out = 0.0, []
+    for t in range(len(x)):
+        h = (1 - g[t]) * h + weight[t] * x[t]
+        out.append(h)
+    return np.array(out)
+
+
+def test_check_s6_one_state_accepts_the_gated_rnn_and_rejects_euler():
+    assert checks.check_s6_one_state(_gated_rnn, quiet=True)
+    euler = checks.check_s6_one_state(lambda x, z: _gated_rnn(x, z, euler_b=True), quiet=True)
+    assert not euler and "differs" in euler.message
+
+
 # ----------------------------------------------------------------------------------------------
 # Hostile learner code: the harness reports it and the caller's process carries on
 # ----------------------------------------------------------------------------------------------

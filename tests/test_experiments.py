@@ -114,6 +114,29 @@ def test_selective_copying_unit_is_the_lessons_training(tmp_path):
         assert row["accuracies"] == [round(want.accuracy, 4)]
 
 
+def test_state_expansion_tiny_trains_each_state_size(tmp_path):
+    """Each unit is TokenSSM at its N, trained as lesson 06's comparison is; rebuilt here."""
+    cfg = dict(L=8, n_memorize=2, vocab=8, steps=2, seeds=[0], d_states=[1, 3], d_model=4,
+               n_train=32, n_test=16, batch_size=8, lr=3e-3)  # fmt: skip
+    record = experiments.run(
+        "state_expansion", out=tmp_path / "se.json", config=cfg, progress=False
+    )
+    check_provenance(record, "state_expansion", [0])
+    rows = {(row["model"], row["d_state"]): row for row in record["rows"]}
+    assert set(rows) == {(m, n) for m in ("S6 (selective)", "LTI (S4D-Real)") for n in (1, 3)}
+    torch.set_num_threads(1)
+    data = [tasks.selective_copying(n, 8, 2, 8, seed=s) for n, s in ((32, 1), (16, 2))]
+    for (name, n), row in rows.items():
+        model = selective.TokenSSM(10, 2, d_model=4, d_state=n, selective=name.startswith("S6"))
+        assert row["parameters"] == sum(p.numel() for p in model.parameters())
+        expected = train.train_classifier(
+            model, *data, steps=2, batch_size=8, lr=3e-3, seed=0, progress=False
+        ).accuracy
+        assert row["accuracies"] == [round(expected, 4)], (name, n)
+    # a larger state is a larger model: S6's x_proj makes B_t and C_t of size N
+    assert rows["S6 (selective)", 3]["parameters"] > rows["S6 (selective)", 1]["parameters"]
+
+
 def test_scan_benchmark_tiny(tmp_path):
     cfg = dict(forward_shape=[1, 4, 8, 2], training_shapes=[[1, 4, 8, 2]], include_slow=True)
     record = experiments.run("scan_benchmark", out=tmp_path / "b.json", config=cfg, progress=False)

@@ -24,7 +24,7 @@ from .lesson03 import (
 )
 from .lesson04 import check_gamma, check_lru_eigenvalues, check_ring_init
 from .lesson05 import check_fft_causal_conv, check_vandermonde_kernel, check_zoh
-from .lesson06 import check_influence, check_selective_scan_loop
+from .lesson06 import check_influence, check_s6_one_state, check_selective_scan_loop
 
 LESSONS = {
     "00": lesson00,
@@ -80,4 +80,5 @@ __all__ = [
     # lesson 06
     "check_selective_scan_loop",
     "check_influence",
+    "check_s6_one_state",
 ]

@@ -1,4 +1,4 @@
-"""Lesson 06 — selectivity: ``selective_scan_loop``, ``influence``."""
+"""Lesson 06 — selectivity: ``selective_scan_loop``, ``influence``, ``s6_one_state``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ def _selective():
     return selective
 
 
-def _selective_scan_loop_reference(u, delta, A, B, C):
+def _selective_scan_loop_reference(x, delta, A, B, C):
     # one sequence in the lesson's layout, (D, L) and (N, L), is a batch of one for the reference
-    return _selective().selective_scan(u[None], delta[None], A, B[None], C[None])[0]
+    return _selective().selective_scan(x[None], delta[None], A, B[None], C[None])[0]
 
 
 def _selective_scan_loop_cases() -> list[Case]:
@@ -56,6 +56,30 @@ def _influence_cases() -> list[Case]:
     ]
 
 
+def _s6_one_state_reference(x, z):
+    # the S6 recurrence itself with N = 1, A = −1, B = 1 and zero-order hold for both Ā and B̄,
+    # written from the ZOH formulas (not from Theorem 1's gated form, which the lesson checks)
+    delta = np.logaddexp(0.0, z)
+    A_bar = np.exp(-delta)
+    B_bar = np.expm1(-delta) / -1.0  # (ΔA)⁻¹(e^{ΔA} − 1)·ΔB with A = −1, B = 1
+    h, out = 0.0, np.empty(len(x))
+    for t in range(len(x)):
+        h = A_bar[t] * h + B_bar[t] * x[t]
+        out[t] = h
+    return out
+
+
+def _s6_one_state_cases() -> list[Case]:
+    def make(gen, shape):
+        (L,) = shape
+        return gen.standard_normal(L), 2.0 * gen.standard_normal(L)
+
+    return random_cases(make, [(12,), (1,), (60,)], seed=70) + [
+        Case("huge z: every step resets onto x_t", (np.arange(1.0, 6.0), np.full(5, 40.0))),
+        Case("very negative z: the input is ignored", (np.arange(1.0, 6.0), np.full(5, -40.0))),
+    ]
+
+
 EXERCISES = declare(
     [
         Exercise(
@@ -80,8 +104,22 @@ EXERCISES = declare(
             rtol=1e-9,
             atol=1e-12,
         ),
+        Exercise(
+            "s6_one_state",
+            """Lesson 06, exercise 3: ``fn(x, z)`` → h of shape (L,): S6 with N = 1, A = −1, B = 1,
+            Δ_t = softplus(z_t), zero-order hold for Ā and B̄ (Mamba's Theorem 1 setting).
+
+            x, z: (L,) real. Compared with the recurrence written from the ZOH formulas.
+            """,
+            _s6_one_state_cases,
+            reference=_s6_one_state_reference,
+            rtol=1e-9,
+            atol=1e-12,
+            hint="ZOH gives B̄ = 1 − e^{−Δ} here, not the Euler Δ",
+        ),
     ]
 )
 
 check_selective_scan_loop = make_check(EXERCISES["selective_scan_loop"])
 check_influence = make_check(EXERCISES["influence"])
+check_s6_one_state = make_check(EXERCISES["s6_one_state"])

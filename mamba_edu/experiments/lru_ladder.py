@@ -1,5 +1,11 @@
-"""The LRU paper's ablation ladder (Orvieto et al., 2023, Table 1 / Sections 3.1–3.3), one idea
-per rung, on the recall task of lesson 04: ``mamba-edu run lru_ladder`` → ``data/lru_ladder.json``.
+"""The LRU paper's ablation ladder, one idea per rung, on the recall task of lesson 04:
+``mamba-edu run lru_ladder`` → ``data/lru_ladder.json``.
+
+The paper (Orvieto et al., 2023) climbs it across three tables: Table 1 removes the nonlinearity
+(tanh → dense linear RNN, the latter with a reduced learning rate on A and B), Table 2 goes diagonal
+and complex and changes the parametrization and initialization, Table 3 adds the γ normalization.
+Our dense rung keeps the common learning rate: its A starts with spectral radius > 1 (lesson 04
+measures it), so it fails before a learning rate matters.
 
 Every rung gets the same data, budget and seeds. Lesson 04 runs a short version live
 (:func:`run_ladder`) and reads the long one from the JSON.
