@@ -131,21 +131,29 @@ def _windows(ids, batch, length, generator):
 
 
 @torch.no_grad()
-def bits_per_char(model: nn.Module, ids, length: int = 256, n_windows: int = 32) -> float:
-    """Mean cross-entropy in bits per token of ``model`` (tokens (batch, L) → logits (batch, L,
-    vocab)) on ``n_windows`` windows of ``length`` + 1 tokens of ids (L,), evenly spaced, so the
-    number is the same for every model and every call."""
+def bits_per_char(model: nn.Module, ids, length: int = 256, batch_size: int = 32) -> float:
+    """Mean cross-entropy, in bits per token, of ``model`` (tokens (batch, L) → logits (batch,
+    L, vocab)) on ids (L,) cut into consecutive windows of ``length`` inputs: every window
+    predicts its next ``length`` tokens, so the targets are ids[1 : 1 + n·length] with
+    n = (len(ids) − 1) // length, each once (the same positions for every model)."""
     ids = _tensor(ids).long()
     if ids.dim() != 1 or len(ids) < length + 1:
         raise ValueError(f"expected ids of shape (L,) with L >= length + 1, got {tuple(ids.shape)}")
-    starts = torch.linspace(0, len(ids) - length - 1, n_windows).long()
-    windows = ids[starts[:, None] + torch.arange(length + 1)]
+    n = (len(ids) - 1) // length
+    inputs = ids[: n * length].view(n, length)
+    targets = ids[1 : 1 + n * length].view(n, length)
     was_training = model.training
     model.eval()
-    logits = model(windows[:, :-1])
+    nats = 0.0
+    for start in range(0, n, batch_size):  # batches bound the memory (attention is L × L)
+        logits = model(inputs[start : start + batch_size])
+        nats += float(
+            nn.functional.cross_entropy(
+                logits.flatten(0, 1), targets[start : start + batch_size].flatten(), reduction="sum"
+            )
+        )
     model.train(was_training)
-    nats = nn.functional.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
-    return float(nats) / math.log(2)
+    return nats / (n * length) / math.log(2)
 
 
 class _LivePlot:
