@@ -265,5 +265,5 @@ def train_language_model(
         bar.close()
     if live is not None:
         plot.update()
-    result.val_bpc = bits_per_char(model, val_ids)
+    result.val_bpc = bits_per_char(model, val_ids, length=length)  # the length it learned on
     return result

@@ -486,10 +486,11 @@ print(corpus.text[5000:5300])
 # **Baselines.** How many bits per character does a model need that knows only how frequent each
 # character is (unigram), or which character tends to follow which (bigram)? Counted on the
 # training text (add-one smoothing), scored on the validation characters the models are scored on
-# below (`train.bits_per_char` predicts `val_ids[1 : 1 + n·256]`, in windows of 256).
+# below (`train.bits_per_char` predicts `val_ids[1 : 1 + n·64]`, in windows of 64 characters,
+# the length both models train on: the Transformer's positions beyond 64 are never trained).
 
 # %%
-V, WINDOW = vocab.size, 256
+V, WINDOW = vocab.size, 64
 n_scored = (len(val_ids) - 1) // WINDOW * WINDOW
 previous, target = val_ids[:n_scored], val_ids[1 : 1 + n_scored]
 unigram = np.bincount(train_ids, minlength=V) + 1.0
@@ -556,14 +557,15 @@ for name, run in runs.items():
 # convergence. `mamba-edu run lm` is the longer run (about 10 minutes per model and seed) and
 # stores its curves in `data/lm.json`; this lesson does not depend on it.
 #
-# **Samples.** Each model continues the same prompt, sampling at temperature 0.8. Mamba runs the
+# **Samples.** Each model continues the same prompt up to 64 characters (the length both were
+# trained on), sampling at temperature 0.8. Mamba runs the
 # prompt in parallel, then one `step()` per character with its fixed-size states; the Transformer
 # appends to its KV cache.
 
 # %%
 prompt = "Return the "
 for name, model in (("Mamba", lm), ("Transformer", tf)):
-    out = model.generate(vocab.encode(prompt), 200, temperature=0.8, seed=1)
+    out = model.generate(vocab.encode(prompt), 64 - len(prompt), temperature=0.8, seed=1)
     print(f"--- {name}:\n{vocab.decode(out[0].numpy())}\n")
 
 # %% [markdown]
