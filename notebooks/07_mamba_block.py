@@ -557,8 +557,9 @@ for name, run in runs.items():
 # asks for 0.2. Which of
 # the two is ahead at this tiny scale says little about large ones: the Transformer does more
 # steps per second here (a loop-free matrix product against a scan), and 30 seconds is far from
-# convergence. `mamba-edu run lm` is the longer run (about 10 minutes per model and seed) and
-# stores its curves in `data/lm.json`; this lesson does not depend on it.
+# convergence. A longer run of the same comparison (several seeds, about 10 minutes per model)
+# is the course experiment `mamba-edu run lm`, stored in `data/lm.json`; this lesson does not
+# need it.
 #
 # **Samples.** Each model continues the same prompt up to 64 characters (the length both were
 # trained on), sampling at temperature 0.8. Mamba runs the
