@@ -33,6 +33,7 @@ __all__ = [
     "hippo_explorer",
     "ring_explorer",
     "forgetting_explorer",
+    "generation_explorer",
 ]
 
 
@@ -627,3 +628,128 @@ def forgetting_explorer(
         ),
     }  # fmt: skip
     return interactive_figure(controls, draw, figsize=(10.0, 5.2))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 07 — what a trained Mamba language model's state holds while it writes
+# ----------------------------------------------------------------------------------------------
+
+
+def _layer_deltas(model, tokens):
+    """Per layer, the Δ (d_inner, L) and A (d_inner, N) a :class:`mamba_edu.mamba.MambaLM`
+    used on tokens (L,): its parameters read in NumPy, the block's steps 1–3 recomputed on the
+    input each mixer received (captured by forward pre-hooks on one forward pass)."""
+    # torch and the model module load only when this lesson-07 widget is built
+    import torch
+
+    from mamba_edu import mamba, selective
+
+    inputs = []
+    hooks = [
+        layer.mixer.register_forward_pre_hook(lambda _m, args: inputs.append(args[0]))
+        for layer in model.layers
+    ]
+    try:
+        with torch.no_grad():
+            model(torch.as_tensor(np.asarray(tokens), dtype=torch.int64)[None])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    out = []
+    for layer, hidden in zip(model.layers, inputs, strict=True):
+        p = mamba.block_parameters(layer.mixer)
+        d_inner, dt_rank = layer.mixer.d_inner, layer.mixer.dt_rank
+        x = hidden[0].double().numpy() @ p["in_proj.weight"][:d_inner].T  # (L, d_inner)
+        if "in_proj.bias" in p:
+            x = x + p["in_proj.bias"][:d_inner]
+        x = mamba.causal_conv1d_reference(x.T[None], p["conv1d.weight"][:, 0], p["conv1d.bias"])
+        x = selective.silu(x[0].T)
+        dt_low = (x @ p["x_proj.weight"].T)[:, :dt_rank]
+        delta = selective.softplus(dt_low @ p["dt_proj.weight"].T + p["dt_proj.bias"])
+        out.append((delta.T, -np.exp(p["A_log"])))
+    return out
+
+
+def generation_explorer(
+    model, tokens, chars, kv_bytes_per_token: int, position: int | None = None, layer: int = 0,
+    entry: int = 0,
+) -> InteractiveFigure:  # fmt: skip
+    """Lesson 07 widget: step through a text a :class:`mamba_edu.mamba.MambaLM` wrote.
+
+    ``tokens``: (L,) ids of the text; ``chars``: its L characters (for the labels);
+    ``kv_bytes_per_token``: the bytes a Transformer's KV cache adds per position. At ``position``
+    t, in layer ``layer`` and for state entry ``entry`` (n): axes 0, line 0: the Δ_s the layer
+    used at every position, averaged over its channels. Axes 1, line 0: the weight of each earlier
+    character s ≤ t in the state entry n after t — lesson 06's influence
+    Δ_s · exp(A_n · (Δ_{s+1} + … + Δ_t)), averaged over channels and normalized to sum to 1.
+    Axes 2: bytes of the model's state (line 0, constant) and of the KV cache (line 1) against
+    position, a marker at t.
+    """
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1 or len(tokens) < 2 or len(chars) != len(tokens):
+        raise ValueError(
+            f"expected tokens (L,) with L >= 2 and as many chars, got {tokens.shape} and "
+            f"{len(chars)} chars"
+        )
+    n_layer, d_state = len(model.layers), model.layers[0].mixer.d_state
+    if not 0 <= layer < n_layer or not 0 <= entry < d_state:
+        raise ValueError(
+            f"expected 0 <= layer < {n_layer} and 0 <= entry < {d_state}, got {layer}, {entry}"
+        )
+    length = len(tokens)
+    position = length - 1 if position is None else position
+    if not 0 <= position < length:
+        raise ValueError(f"expected 0 <= position < {length}, got {position}")
+    per_layer = _layer_deltas(model, tokens)
+    state_bytes = sum(
+        s.numel() * s.element_size() for pair in model.initial_states(1) for s in pair
+    )
+    labels = [repr(c)[1:-1] for c in chars]
+
+    def draw(fig: Figure, position: int, layer: int, entry: int):
+        delta, A = per_layer[layer]  # (d_inner, L), (d_inner, N)
+        t = position
+        weights = np.mean(
+            [influence(delta[c, : t + 1], A[c, entry])[t] for c in range(delta.shape[0])], axis=0
+        )
+        weights = weights / weights.sum()
+        grid = fig.add_gridspec(2, 2, width_ratios=[2, 1])
+        ax_delta = fig.add_subplot(grid[0, 0])
+        ax_weight = fig.add_subplot(grid[1, 0], sharex=ax_delta)
+        ax_mem = fig.add_subplot(grid[:, 1])
+        pos = np.arange(length)
+        ax_delta.plot(pos, delta.mean(axis=0), "o-", color="C0", ms=3, lw=1)
+        ax_delta.axvline(t, color="C3", lw=1)
+        ax_delta.set_yscale("log")
+        ax_delta.set_ylabel("mean Δ_s over channels")
+        ax_delta.set_title(f"layer {layer}: the step size at each character", fontsize=10)
+        ax_delta.tick_params(labelbottom=False)
+        ax_delta.set_xlabel("position s (characters below)")
+        ax_weight.bar(pos[: t + 1], weights, color="C2")
+        ax_weight.plot(pos[: t + 1], weights, color="C2", lw=0)  # the data, for tests
+        ax_weight.set_ylabel("share in the state")
+        ax_weight.set_xlabel("character s")
+        ax_weight.set_xticks(pos, labels, fontsize=7)
+        ax_weight.set_title(
+            f"after {labels[t]!r} (t = {t}): weight of each earlier character in state entry "
+            f"n = {entry}",
+            fontsize=10,
+        )
+        seen = pos + 1
+        ax_mem.plot(seen, np.full(length, state_bytes), color="C0", label="Mamba state")
+        ax_mem.plot(seen, seen * kv_bytes_per_token, color="C1", label="Transformer KV cache")
+        ax_mem.plot([t + 1, t + 1], [state_bytes, (t + 1) * kv_bytes_per_token], "o", color="C3")
+        ax_mem.set_xlabel("tokens so far")
+        ax_mem.set_ylabel("bytes held for the next token")
+        ax_mem.set_title("memory while generating", fontsize=10)
+        ax_mem.legend(fontsize=8)
+
+    controls = {
+        "position": W.IntSlider(value=position, min=0, max=length - 1, description="position",
+                                continuous_update=False),
+        "layer": W.IntSlider(value=layer, min=0, max=n_layer - 1, description="layer",
+                             continuous_update=False),
+        "entry": W.IntSlider(value=entry, min=0, max=d_state - 1, description="state entry n",
+                             continuous_update=False),
+    }  # fmt: skip
+    return interactive_figure(controls, draw, figsize=(11.0, 5.2))

@@ -49,7 +49,7 @@ def solution_function(ex):
     defined = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
     assert len(defined) == 1, f"{ex.grade_id}: the solution should define one function: {defined}"
     namespace = {"np": np}
-    for name in ("attention", "linear_rnn", "lru", "rnn", "scan", "selective", "ssm"):
+    for name in ("attention", "linear_rnn", "lru", "mamba", "rnn", "scan", "selective", "ssm"):
         namespace[name] = importlib.import_module(f"mamba_edu.{name}")
     exec(compile(ex.solution, f"<{ex.grade_id} solution>", "exec"), namespace)
     return namespace[defined[0]]

@@ -78,3 +78,58 @@ def test_several_answers_per_sequence_count_one_by_one():
     y_half = y.copy()
     y_half[:, 1] = 1 - y_half[:, 1]
     assert train.accuracy(Copy(), x, y_half) == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# language models (lesson 07)
+# ----------------------------------------------------------------------------------------------
+
+
+class _Lookup(torch.nn.Module):
+    """Logits from a fixed (vocab, vocab) table indexed by the current token: a bigram model."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.as_tensor(table, dtype=torch.float32))
+
+    def forward(self, tokens):
+        return self.table[tokens]
+
+
+def test_bits_per_char_of_a_uniform_and_a_perfect_model():
+    from mamba_edu.train import bits_per_char
+
+    ids = np.arange(1000) % 7  # a cycle: each token says which comes next
+    assert bits_per_char(_Lookup(np.zeros((7, 7))), ids, length=16) == pytest.approx(np.log2(7))
+    perfect = np.full((7, 7), -50.0)
+    perfect[np.arange(7), (np.arange(7) + 1) % 7] = 50.0
+    assert bits_per_char(_Lookup(perfect), ids, length=16) < 1e-6
+    # the scored targets are ids[1 : 1 + n·length]: a model right on those only, wrong elsewhere
+    half = np.zeros((7, 7))
+    half[0, 1] = 60.0  # sure of 0 → 1; uniform after every other token
+    expected = np.mean([0.0 if prev == 0 else np.log2(7) for prev in ids[: 62 * 16]])
+    assert bits_per_char(_Lookup(half), ids, length=16) == pytest.approx(expected, rel=1e-5)
+
+
+def test_train_language_model_learns_a_cycle_and_stops_at_max_steps():
+    from mamba_edu.train import train_language_model
+
+    ids = np.arange(2000) % 5
+    model = _Lookup(np.zeros((5, 5)))
+    result = train_language_model(
+        model, ids[:1500], ids[1500:], cpu_seconds=60, max_steps=40, batch_size=4, length=8,
+        lr=0.3, progress=False,
+    )  # fmt: skip
+    assert result.steps == len(result.losses) == 40
+    assert result.losses[-1] < 0.2 * result.losses[0]
+    assert result.val_bpc < 0.5 and result.cpu_seconds > 0
+
+
+def test_train_language_model_rejects_bad_arguments():
+    from mamba_edu.train import train_language_model
+
+    model = _Lookup(np.zeros((5, 5)))
+    with pytest.raises(ValueError, match="cpu_seconds"):
+        train_language_model(model, np.arange(100) % 5, np.arange(100) % 5, cpu_seconds=0)
+    with pytest.raises(ValueError, match="train_ids"):
+        train_language_model(model, np.arange(5), np.arange(100) % 5, length=8, progress=False)

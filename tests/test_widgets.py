@@ -275,3 +275,85 @@ def test_forgetting_explorer_large_delta_resets_tiny_delta_ignores():
 def test_forgetting_explorer_rejects_unknown_sequence():
     with pytest.raises(ValueError, match="door code"):
         widgets.forgetting_explorer(sequence="lorem ipsum")
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 07 — generation explorer
+# ----------------------------------------------------------------------------------------------
+
+
+def _tiny_lm(seed=0):
+    import torch
+
+    from mamba_edu import mamba
+
+    torch.manual_seed(seed)
+    return mamba.MambaLM(mamba.MambaConfig(vocab_size=10, d_model=16, n_layer=2, d_state=4))
+
+
+def _torch_deltas(model, tokens, layer):
+    """Δ of one layer computed with the torch module's own layers (independent of the widget's
+    NumPy path): (d_inner, L)."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        h = model.embedding(torch.as_tensor(tokens)[None])
+        for i, lay in enumerate(model.layers):
+            mixer, hidden = lay.mixer, lay.norm(h)
+            if i == layer:
+                x = mixer.in_proj(hidden)[..., : mixer.d_inner].transpose(1, 2)
+                x = F.silu(mixer.conv1d(F.pad(x, (mixer.d_conv - 1, 0))))
+                dt_low = mixer.x_proj(x.transpose(1, 2))[..., : mixer.dt_rank]
+                return F.softplus(mixer.dt_proj(dt_low))[0].T.double().numpy()
+            h = h + mixer(hidden)
+
+
+def test_generation_explorer_shows_the_models_delta_and_memory():
+    model = _tiny_lm()
+    tokens = np.random.default_rng(0).integers(0, 10, 20)
+    chars = "abcdefghij"
+    ex = widgets.generation_explorer(model, tokens, [chars[t] for t in tokens], 100, position=7)
+    for layer in (0, 1):
+        ex.controls["layer"].value = layer
+        mean_delta = ex.line_data(0)[0]  # line 1 is the marker at the position
+        assert np.allclose(mean_delta, _torch_deltas(model, tokens, layer).mean(axis=0), rtol=1e-5)
+    (weights,) = ex.line_data(1)
+    assert len(weights) == 8 and np.isclose(weights.sum(), 1.0) and np.all(weights > 0)
+    state, kv = ex.line_data(2)[:2]  # line 2 marks the position
+    d_inner = 32
+    assert np.all(state == 2 * d_inner * (4 + 4) * 4)  # n_layer · d_inner · (d_conv + N) float32
+    assert np.array_equal(kv, 100 * np.arange(1, 21))
+    before = ex.image.value
+    ex.controls["position"].value = 19
+    assert ex.image.value != before and len(ex.line_data(1)[0]) == 20
+    for ax in ex.figure.axes:
+        assert ax.get_xlabel() and ax.get_ylabel() and (ax.get_title() or ax.get_legend())
+
+
+def test_generation_explorer_large_delta_resets_tiny_delta_keeps():
+    import torch
+
+    model = _tiny_lm(1)
+    tokens = np.arange(10)
+    with torch.no_grad():
+        model.layers[0].mixer.dt_proj.bias.fill_(30.0)  # Δ ≈ 30: every character resets
+    ex = widgets.generation_explorer(model, tokens, list("0123456789"), 1, layer=0, entry=0)
+    (weights,) = ex.line_data(1)
+    assert weights[-1] > 0.999
+    with torch.no_grad():
+        model.layers[0].mixer.dt_proj.bias.fill_(-30.0)  # Δ ≈ 1e-13: nothing is forgotten
+        model.layers[0].mixer.dt_proj.weight.zero_()
+    ex = widgets.generation_explorer(model, tokens, list("0123456789"), 1, layer=0, entry=0)
+    (weights,) = ex.line_data(1)
+    assert np.allclose(weights, 0.1, rtol=1e-6)  # equal Δ, no decay: every character counts alike
+
+
+def test_generation_explorer_rejects_bad_arguments():
+    model = _tiny_lm()
+    with pytest.raises(ValueError, match="position"):
+        widgets.generation_explorer(model, np.arange(5), list("abcde"), 1, position=5)
+    with pytest.raises(ValueError, match="layer"):
+        widgets.generation_explorer(model, np.arange(5), list("abcde"), 1, layer=2)
+    with pytest.raises(ValueError, match="chars"):
+        widgets.generation_explorer(model, np.arange(5), list("abc"), 1)

@@ -1,6 +1,6 @@
 """Exercise self-checks: compare a learner's function with the reference and say what differs.
 
-Every exercise is *declared* as data in the module of its lesson (``lesson00`` … ``lesson06``),
+Every exercise is *declared* as data in the module of its lesson (``lesson00`` … ``lesson07``),
 keyed by its nbgrader ``grade_id``: the reference, the input cases (random ones and edge cases),
 the tolerances and the hint. One harness (:mod:`mamba_edu.checks.harness`) runs them all and
 reports the first problem in words. Lessons and nbgrader's hidden tests call
@@ -10,7 +10,7 @@ reports the first problem in words. Lessons and nbgrader's hidden tests call
 
 from __future__ import annotations
 
-from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06
+from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07
 from .exercise import Exercise, random_cases
 from .harness import Case, CheckResult, CheckTimeout, check_function, describe_mismatch
 from .lesson00 import check_causal_attention, check_running_state
@@ -25,6 +25,12 @@ from .lesson03 import (
 from .lesson04 import check_gamma, check_lru_eigenvalues, check_ring_init
 from .lesson05 import check_fft_causal_conv, check_vandermonde_kernel, check_zoh
 from .lesson06 import check_influence, check_s6_one_state, check_selective_scan_loop
+from .lesson07 import (
+    check_causal_depthwise_conv,
+    check_conv_step,
+    check_mamba_block,
+    check_mamba_step,
+)
 
 LESSONS = {
     "00": lesson00,
@@ -34,6 +40,7 @@ LESSONS = {
     "04": lesson04,
     "05": lesson05,
     "06": lesson06,
+    "07": lesson07,
 }
 
 EXERCISES: dict[str, Exercise] = {}
@@ -81,4 +88,9 @@ __all__ = [
     "check_selective_scan_loop",
     "check_influence",
     "check_s6_one_state",
+    # lesson 07
+    "check_causal_depthwise_conv",
+    "check_conv_step",
+    "check_mamba_block",
+    "check_mamba_step",
 ]
