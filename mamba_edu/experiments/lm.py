@@ -36,10 +36,10 @@ MODELS = ("Mamba", "Transformer")
 def config(quick: bool) -> dict:
     common = dict(val_fraction=0.1, prompt="def ", temperature=0.8, grad_clip=1.0, threads=1)
     if quick:
-        return dict(max_chars=100_000, d_model=16, n_layer=1, n_head=2, batch=4, L=32, seconds=2.0,
+        return dict(max_chars=100_000, d_model=16, n_layer=1, n_head=2, max_len=80, batch=4, L=32, seconds=2.0,
                     max_steps=6, eval_every=3, val_batches=2, lr=3e-3, sample_chars=40,
                     seeds=[0], **common)  # fmt: skip
-    return dict(max_chars=1_000_000, d_model=128, n_layer=4, n_head=4, batch=16, L=128, seconds=600.0,
+    return dict(max_chars=1_000_000, d_model=128, n_layer=4, n_head=4, max_len=536, batch=16, L=128, seconds=600.0,
                 max_steps=1_000_000, eval_every=100, val_batches=32, lr=2e-3, sample_chars=400,
                 seeds=[0, 1, 2], **common)  # fmt: skip
 
@@ -62,9 +62,14 @@ def _model(name: str, vocab_size: int, cfg: dict, seed: int):
     if name == "Mamba":
         return mamba
     # the Transformer is drawn after the Mamba of the same seed, so both depend on the seed only
-    return attention.matched_transformer(
-        mamba, n_head=cfg["n_head"], max_len=cfg["L"] + cfg["sample_chars"] + 8
-    )
+    # max_len (the learned position table, counted in its parameters) is a setting of its own:
+    # the matched width then does not move with the sample's length
+    needed = max(cfg["L"], len(cfg["prompt"]) + cfg["sample_chars"])
+    if cfg["max_len"] < needed:
+        raise ValueError(
+            f"expected max_len >= max(L, len(prompt) + sample_chars) = {needed}, got {cfg['max_len']}"
+        )
+    return attention.matched_transformer(mamba, n_head=cfg["n_head"], max_len=cfg["max_len"])
 
 
 def _bpc(model, inputs, targets) -> float:
