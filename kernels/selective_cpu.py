@@ -28,8 +28,12 @@ official CUDA kernel saves it at chunk boundaries). The backward walks back one 
 it recomputes the chunk's Δ, states and decays exp(Δ A) from the checkpoint into a (65, N, w)
 buffer that stays in cache, then goes back through the chunk without computing another exp. ∂B, ∂C (sums over
 channels) and ∂A (a sum over the batch) are written as partial sums per work item and added up
-at the end (where a CUDA kernel would use atomics). softplus' slope and the gradients of D and of
-the bias are done in the kernel; the gate's is NumPy around it.
+at the end (where a CUDA kernel would use atomics). softplus' slope, the gate's backward and the gradients of
+D and of the bias are done in the kernel.
+
+x, Δ, z and the output may be laid out time-major ((batch, L, D) memory seen as (batch, D, L)), as a
+torch sequence module holds them: the kernels then read and write them in place, without the two
+transposed copies per tensor and pass that the (batch, D, L) layout would cost such a caller.
 
 Public entry points: :func:`selective_scan_fwd` / :func:`selective_scan_bwd` (NumPy in, NumPy
 out), :class:`SelectiveScanFn` (a ``torch.autograd.Function``) and :func:`selective_scan` (torch
@@ -288,12 +292,17 @@ if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=_FASTMATH, cache=True)
     def _scan_bwd_kernel(
-        delta, bias, softplus, x, AT, Bt, Ct, D, gy, glast, ckpt, width,
-        dx, ddelta, dbias_part, dD_part, dA_part, dB_part, dC_part,
+        delta, bias, softplus, x, AT, Bt, Ct, D, dout, z, has_z, y_pre, glast, ckpt, width,
+        dx, ddelta, dz, dbias_part, dD_part, dA_part, dB_part, dC_part,
     ):  # fmt: skip
-        """The reverse scan. delta (raw Δ), x, gy = ∂loss/∂y (before D and the gate): (batch, D, L);
-        glast: ∂loss/∂h_{L−1} (batch, N, D); AT: (N, D); Bt, Ct: (batch, L, N); ckpt: the forward
+        """The reverse scan. delta (raw Δ), x, dout = ∂loss/∂out, z and y_pre (the output before
+        the gate, saved by the forward pass; both empty without a gate): (batch, D, L); glast: ∂loss/∂h_{L−1} (batch, N, D); AT: (N, D); Bt, Ct: (batch, L, N); ckpt: the forward
         pass' checkpoints (batch, ⌈L / _CHUNK⌉, N, D).
+
+        The gate's backward is done here, at the step where its numbers are in hand, rather than
+        as NumPy passes over the whole (batch, D, L) arrays around the kernel: with
+        out = y_pre · silu(z), ∂loss/∂y_pre = dout · silu(z) and
+        ∂loss/∂z = dout · y_pre · σ(z) (1 + z (1 − σ(z))), written to dz.
 
         Writes dx and ddelta (w.r.t. the raw Δ: softplus' slope included), (batch, D, L), and
         per-work-item partial sums dbias_part[b], dD_part[b] (D,), dA_part[b] (N, D) and
@@ -354,9 +363,16 @@ if HAVE_NUMBA:
                     for j in range(w):
                         dt_t[j] = dts[j, s]
                         x_t[j] = x[b, d0 + j, t]
-                        g_t[j] = gy[b, d0 + j, t]
+                        g_t[j] = dout[b, d0 + j, t]
                         gdt[j] = 0
                         gx[j] = 0
+                    if has_z:
+                        for j in range(w):
+                            zj = z[b, d0 + j, t]
+                            sig = 1 / (1 + vexp(-zj))
+                            g = g_t[j]
+                            dz[b, d0 + j, t] = g * y_pre[b, d0 + j, t] * sig * (1 + zj * (1 - sig))
+                            g_t[j] = g * zj * sig
                     for n in range(d_state):
                         b_n = Bt[b, t, n]
                         c_n = Ct[b, t, n]
@@ -421,6 +437,29 @@ def _time_major(a):
     return np.ascontiguousarray(a.transpose(0, 2, 1))
 
 
+def _is_time_major(a):
+    """Whether a (batch, D, L) array is a view of contiguous (batch, L, D) memory: what a torch
+    sequence module holds (:class:`mamba_edu.mamba.Mamba` passes x, Δ and z so)."""
+    return a.ndim == 3 and a.transpose(0, 2, 1).flags.c_contiguous
+
+
+def _kernel_layout(a):
+    """A (batch, D, L) array as the kernels take it: contiguous in memory either as (batch, D, L)
+    or, without a copy, as (batch, L, D) (time-major; the kernels index through strides, and
+    their inner loops run over local buffers, so both layouts run at one speed). Anything else
+    (sliced, broadcast) is copied to (batch, D, L)."""
+    if a.flags.c_contiguous or _is_time_major(a):
+        return a
+    return np.ascontiguousarray(a)
+
+
+def _empty_like_layout(a, dtype):
+    """An empty (batch, D, L) array in ``a``'s memory layout (time-major if ``a`` is)."""
+    if _is_time_major(a) and not a.flags.c_contiguous:
+        return np.empty((a.shape[0], a.shape[2], a.shape[1]), dtype).transpose(0, 2, 1)
+    return np.empty(a.shape, dtype)
+
+
 def selective_scan_fwd(
     x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, dtype=None
 ):
@@ -441,15 +480,17 @@ def _forward(x, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pr
     batch, dim, length = x.shape
     d_state = A.shape[1]
     dtype = x.dtype
-    out = np.empty((batch, dim, length), dtype)
-    y_pre = np.empty((batch, dim, length) if keep_pre else (0, 0, 0), dtype)
+    x = _kernel_layout(x)
+    # the outputs take x's layout: a time-major x (a torch module's) gives a time-major out
+    out = _empty_like_layout(x, dtype)
+    y_pre = _empty_like_layout(x, dtype) if keep_pre else np.empty((0, 0, 0), dtype)
     last = np.empty((batch, d_state, dim), dtype)
     ckpt = np.empty((batch, -(-length // _CHUNK), d_state, dim), dtype)
     _scan_fwd_kernel(
-        np.ascontiguousarray(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
-        bool(delta_softplus), np.ascontiguousarray(x), np.ascontiguousarray(A.T),
+        _kernel_layout(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
+        bool(delta_softplus), x, np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
-        np.zeros((0, 0, 0), dtype) if z is None else np.ascontiguousarray(z), z is not None,
+        np.zeros((0, 0, 0), dtype) if z is None else _kernel_layout(z), z is not None,
         _block_width(dim, batch), out, y_pre, keep_pre, last, ckpt,
     )  # fmt: skip
     return out, np.ascontiguousarray(last.transpose(0, 2, 1)), y_pre, ckpt
@@ -492,33 +533,36 @@ def selective_scan_bwd(
         glast = np.ascontiguousarray(dlast_state.transpose(0, 2, 1), dtype=dtype)
     result = {}
     # the element-wise tail, backwards: out = (y_scan + D x) · silu(z)
-    gy = dout
     checkpoint_shape = (batch, -(-length // _CHUNK), d_state, dim)
     need_pre = z is not None and (y_pre is None or np.shape(y_pre) != x.shape)
     if need_pre or checkpoints is None or np.shape(checkpoints) != checkpoint_shape:
         _, _, y_pre, checkpoints = _forward(
             x, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, z is not None
         )
-    if z is not None:
-        sig = 1.0 / (1.0 + np.exp(-z))
-        result["dz"] = dout * y_pre * sig * (1.0 + z * (1.0 - sig))
-        gy = dout * z * sig
+    x = _kernel_layout(x)
     width = _block_width(dim, batch)
     blocks = -(-dim // width)
-    dx = np.empty((batch, dim, length), dtype)
-    ddelta = np.empty((batch, dim, length), dtype)
+    # gradients in the layout of their tensors (time-major from a torch module: no copies)
+    dx = _empty_like_layout(x, dtype)
+    ddelta = _empty_like_layout(x, dtype)
+    empty = np.empty((0, 0, 0), dtype)
+    dz = empty if z is None else _empty_like_layout(x, dtype)
     dbias_part = np.empty((batch, dim), dtype)
     dD_part = np.empty((batch, dim), dtype)
     dA_part = np.empty((batch, d_state, dim), dtype)
     dB_part = np.empty((blocks, batch, length, d_state), dtype)
     dC_part = np.empty((blocks, batch, length, d_state), dtype)
     _scan_bwd_kernel(
-        np.ascontiguousarray(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
-        bool(delta_softplus), np.ascontiguousarray(x), np.ascontiguousarray(A.T),
+        _kernel_layout(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
+        bool(delta_softplus), x, np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
-        np.ascontiguousarray(gy), glast, np.ascontiguousarray(checkpoints, dtype), width,
-        dx, ddelta, dbias_part, dD_part, dA_part, dB_part, dC_part,
+        _kernel_layout(dout), empty if z is None else _kernel_layout(z), z is not None,
+        empty if z is None else _kernel_layout(np.asarray(y_pre, dtype)), glast,
+        np.ascontiguousarray(checkpoints, dtype), width,
+        dx, ddelta, dz, dbias_part, dD_part, dA_part, dB_part, dC_part,
     )  # fmt: skip
+    if z is not None:
+        result["dz"] = dz
     result["dx"] = dx
     result["ddelta"] = ddelta
     result["dA"] = np.ascontiguousarray(dA_part.sum(axis=0).T)

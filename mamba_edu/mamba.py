@@ -373,23 +373,40 @@ class Mamba(nn.Module):
         after the last token, from which :meth:`step` continues (prefill)."""
         self._check_hidden(hidden, 3, "(batch, L, d_model)")
         length = hidden.shape[1]
-        x, z = self.in_proj(hidden).chunk(2, dim=-1)  # (batch, L, d_inner) each
-        x, z = x.transpose(1, 2), z.transpose(1, 2)  # (batch, d_inner, L): the scan's layout
+        # Everything stays in (batch, L, ·) memory, the layout of the linear layers. The scan
+        # takes its (batch, D, L) arguments as transposed views of that memory (the kernel reads
+        # them in place), so no tensor is copied to change layout; the gate silu(z) and its
+        # backward run inside the kernel.
+        x, z = self.in_proj(hidden).chunk(2, dim=-1)  # (batch, L, d_inner) each, views
         # F.pad with a negative amount crops: the last d_conv inputs, zero-padded if L < d_conv
-        conv_state = F.pad(x, (self.d_conv - length, 0))
-        x = F.silu(self.conv1d(F.pad(x, (self.d_conv - 1, 0))))
-        dt_low, B, C = self.x_proj(x.transpose(1, 2)).split(
-            [self.dt_rank, self.d_state, self.d_state], dim=-1
+        conv_state = F.pad(
+            x[:, -self.d_conv :].transpose(1, 2), (self.d_conv - min(length, self.d_conv), 0)
         )
+        x = F.silu(self._causal_conv(x))  # (batch, L, d_inner), contiguous
+        dt_low, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt_low, self.dt_proj.weight)  # the bias is added inside the scan
-        delta, B, C = (t.transpose(1, 2).contiguous() for t in (delta, B, C))
         A = -torch.exp(self.A_log)
         y, ssm_state = _scan(
-            x.contiguous(), delta, A, B, C, self.D, z.contiguous(), self.dt_proj.bias,
-            self.backend,
+            x.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
+            self.D, z.transpose(1, 2), self.dt_proj.bias, self.backend,
         )  # fmt: skip
-        out = self.out_proj(y.transpose(1, 2))
+        out = self.out_proj(y.transpose(1, 2))  # y is time-major in memory: no copy here
         return (out, (conv_state, ssm_state)) if return_states else out
+
+    def _causal_conv(self, x):
+        """The causal depthwise convolution on x (batch, L, d_inner), in that layout: out_t =
+        bias + Σ_k weight[:, k] · x_{t − d_conv + 1 + k}, zeros before the start. Written as
+        d_conv shifted multiply-adds instead of nn.Conv1d, which wants (batch, d_inner, L) and
+        so two transposed copies (forward and backward) per call."""
+        length = x.shape[1]
+        padded = F.pad(x, (0, 0, self.d_conv - 1, 0))  # (batch, L + d_conv − 1, d_inner)
+        taps = self.conv1d.weight[:, 0].t()  # (d_conv, d_inner)
+        out = padded[:, :length] * taps[0]
+        if self.conv1d.bias is not None:
+            out = out + self.conv1d.bias
+        for k in range(1, self.d_conv):
+            out = torch.addcmul(out, padded[:, k : k + length], taps[k])
+        return out
 
     def initial_states(self, batch, dtype=None, device=None):
         """Zero states for a fresh sequence: (conv_state (batch, d_inner, d_conv),

@@ -135,9 +135,9 @@ def test_run_list_shows_every_experiment_on_one_line():
 
 
 def test_run_with_a_bad_or_missing_name_says_what_exists():
-    out = cli("run", "lm")
+    out = cli("run", "lm_big")
     assert out.returncode == 2
-    assert "unknown experiment 'lm'" in out.stderr and "lru_ladder" in out.stderr
+    assert "unknown experiment 'lm_big'" in out.stderr and "lru_ladder" in out.stderr
     assert "Traceback" not in out.stderr
     out = cli("run")
     assert out.returncode == 2 and "--list" in out.stderr

@@ -34,6 +34,7 @@ REGISTRY: dict[str, str] = {
     "scan_benchmark": "mamba_edu.experiments.scan_benchmark",
     "lm_benchmark": "mamba_edu.experiments.lm_benchmark",
     "state_expansion": "mamba_edu.experiments.state_expansion",
+    "lm": "mamba_edu.experiments.lm",
 }
 
 
