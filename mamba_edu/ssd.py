@@ -200,7 +200,7 @@ def chunk_states(x, a, B):
     Σ_s exp(a_{s+1} + … + a_{Q−1}) x_s ⊗ B_s, the decays being the last row of segsum(a).
     """
     decay = np.stack([np.exp(segsum(a[c])[-1]) for c in range(len(a))])  # (n_chunks, Q)
-    return np.einsum("cs,csd,csn->cdn", decay, x, B)
+    return (decay[:, :, None] * x).transpose(0, 2, 1) @ B  # a batched matrix product
 
 
 def pass_states(states, a, h0=None):
@@ -225,7 +225,7 @@ def state_outputs(starts, a, C):
     y_t += exp(a_{t0} + … + a_t) · h_start C_t, the decay from the chunk's start to step t.
     """
     decay = np.exp(np.cumsum(a, axis=1))  # (n_chunks, Q): within one chunk, no cancellation
-    return np.einsum("cq,cdn,cqn->cqd", decay, starts, C)
+    return decay[:, :, None] * (C @ starts.transpose(0, 2, 1))  # a batched matrix product
 
 
 def ssd_chunked(x, a, B, C, chunk_size, h0=None):
