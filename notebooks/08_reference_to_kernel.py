@@ -26,9 +26,9 @@
 # 2. an I/O count of the naive and the fused scan (exercise 1), a roofline estimate on an H100,
 #    and the same effect *measured* here;
 # 3. `mamba_ssm`'s CUDA kernel as it is written, forward and backward: what is stored and what is
-#    recomputed, and the backward of one chunk as a reverse scan (exercise 3);
+#    recomputed, and the backward of one chunk as a reverse scan (exercise 2);
 # 4. a widget that steps a chunked kernel and counts the bytes;
-# 5. Mamba-2's SSD: the four-step chunked algorithm (exercise 2), the duality
+# 5. Mamba-2's SSD: the four-step chunked algorithm (exercise 3), the duality
 #    "semiseparable matrix · x = scan", and why it runs on matrix units;
 # 6. a parity table against the official kernels, run live on this CPU.
 
@@ -328,7 +328,7 @@ assert time_ratio > 2
 # forward stores $N$ numbers per chunk per channel instead of $N$ per step: the states are
 # recomputed, not stored. The course's numba kernel does the same with chunks of 64 steps.
 #
-# ### Exercise 3 — the backward of one chunk, as a reverse scan
+# ### Exercise 2 — the backward of one chunk, as a reverse scan
 #
 # Take one channel and state entry, $h_t = a_t h_{t-1} + b_t$, and one chunk of $Q$ steps whose
 # start state `h_start` was saved by the forward pass. The loss reaches the chunk through
@@ -508,7 +508,7 @@ print(f"one-step segment at the end of 100,000 steps: naive {cumulative[-1] - cu
       f"stable {ssd.segsum(a_long[-2:])[1, 0]:.3e} (exact: -1e-09)")  # fmt: skip
 
 # %% [markdown]
-# ### Exercise 2 — SSD step 2, the chunk states
+# ### Exercise 3 — SSD step 2, the chunk states
 #
 # Write `chunk_states(x, a, B)`: `x` of shape `(n_chunks, Q, D)`, `a` `(n_chunks, Q)`, `B`
 # `(n_chunks, Q, N)`; return, for every chunk, the state it ends in when it starts from zero,

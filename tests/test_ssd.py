@@ -184,3 +184,19 @@ def test_chunked_equals_official_ssd_minimal(official_ssd, L, chunk, heads):
         y, h = ssd.ssd_chunked(x[0, :, k], a[0, :, k], B[0, :, k], C[0, :, k], chunk)
         assert rel(y, y_off[0, :, k].numpy()) <= 1e-10
         assert rel(h, h_off[0, k].numpy()) <= 1e-10  # official final state: (batch, heads, D, N)
+
+
+def test_chunk_states_check_rejects_the_cumsum_difference():
+    """Lesson 08's exercise 3: a learner who takes the decays as a difference of cumulative sums
+    gets NaN after a full reset, and the self-check says so."""
+    from mamba_edu import checks
+
+    def by_difference(x, a, B):
+        cs = np.cumsum(a, axis=1)
+        with np.errstate(invalid="ignore"):  # −inf − (−inf): the NaN this test is about
+            decay = np.exp(cs[:, -1:] - cs)
+        return np.einsum("cs,csd,csn->cdn", decay, x, B)
+
+    result = checks.check_chunk_states(by_difference, quiet=True)
+    assert not result and "reset" in result.message
+    assert checks.check_chunk_states(lambda x, a, B: ssd.chunk_states(x, a, B), quiet=True)

@@ -1,4 +1,4 @@
-"""Lesson 08 — from reference to kernel: ``scan_io_bytes``, ``chunk_states``, ``chunk_backward``."""
+"""Lesson 08 — from reference to kernel: ``scan_io_bytes``, ``chunk_backward``, ``chunk_states``."""
 
 from __future__ import annotations
 
@@ -103,21 +103,8 @@ EXERCISES = declare(
             hint="count elements first (every tensor once for the fused kernel), then × itemsize",
         ),
         Exercise(
-            "chunk_states",
-            """Lesson 08, exercise 2 (SSD step 2): ``fn(x, a, B)`` → the state at the end of each
-            chunk, started from zero, shape (n_chunks, D, N). x (n_chunks, Q, D); a (n_chunks, Q)
-            log-decays; B (n_chunks, Q, N). Compared with :func:`mamba_edu.ssd.chunk_states`.
-            """,
-            _chunk_states_cases,
-            reference=lambda x, a, B: _ssd().chunk_states(x, a, B),
-            rtol=1e-9,
-            atol=1e-12,
-            hint="the decay from step s to the chunk's end is exp(a[s+1] + … + a[Q−1]): sum that "
-            "segment itself (a difference of cumulative sums is NaN after a = −inf)",
-        ),
-        Exercise(
             "chunk_backward",
-            """Lesson 08, exercise 3: ``fn(a, b, h_start, g, gh_next)`` → (da, db, dh_start) for
+            """Lesson 08, exercise 2: ``fn(a, b, h_start, g, gh_next)`` → (da, db, dh_start) for
             one chunk of h_t = a_t h_{t−1} + b_t, recomputing the chunk's states from its saved
             start state. g (Q,) = ∂loss/∂h_t directly; gh_next = ∂loss/∂h_{Q−1} through the later
             chunks. Compared with torch autograd.
@@ -130,9 +117,22 @@ EXERCISES = declare(
             "dh_{Q−1} = g_{Q−1} + gh_next; then da_t = dh_t h_{t−1}, db_t = dh_t, "
             "dh_start = a_0 dh_0",
         ),
+        Exercise(
+            "chunk_states",
+            """Lesson 08, exercise 3 (SSD step 2): ``fn(x, a, B)`` → the state at the end of each
+            chunk, started from zero, shape (n_chunks, D, N). x (n_chunks, Q, D); a (n_chunks, Q)
+            log-decays; B (n_chunks, Q, N). Compared with :func:`mamba_edu.ssd.chunk_states`.
+            """,
+            _chunk_states_cases,
+            reference=lambda x, a, B: _ssd().chunk_states(x, a, B),
+            rtol=1e-9,
+            atol=1e-12,
+            hint="the decay from step s to the chunk's end is exp(a[s+1] + … + a[Q−1]): sum that "
+            "segment itself (a difference of cumulative sums is NaN after a = −inf)",
+        ),
     ]
 )
 
 check_scan_io_bytes = make_check(EXERCISES["scan_io_bytes"])
-check_chunk_states = make_check(EXERCISES["chunk_states"])
 check_chunk_backward = make_check(EXERCISES["chunk_backward"])
+check_chunk_states = make_check(EXERCISES["chunk_states"])
