@@ -164,6 +164,7 @@ assert 15 < _naive / _fused < 25
 # %% [markdown]
 # ### A roofline estimate on an H100
 #
+# From here on the lesson uses the package's version of exercise 1, `selective.scan_io_bytes`.
 # A kernel's time is at least the larger of *bytes / bandwidth* and *operations / peak
 # compute*. Their ratio, operations per byte, is the **arithmetic intensity**; the GPU's *ridge
 # point* is peak compute / bandwidth. Below it a kernel is limited by memory, above it by
@@ -177,7 +178,7 @@ FLOPS_PER_ELEMENT = 7
 shape = (8, 2048, 4096, 16)  # (batch, D, L, N): one layer, 8 sequences of 4096 tokens
 batch, D, L, N = shape
 flops = FLOPS_PER_ELEMENT * batch * D * L * N
-naive_bytes, fused_bytes = scan_io_bytes(*shape, itemsize=4)
+naive_bytes, fused_bytes = selective.scan_io_bytes(*shape, itemsize=4)  # the package's model
 print(f"(batch, D, L, N) = {shape}, float32; ridge point {H100_FP32 / H100_BW:.0f} FLOP/byte")
 roofline = {}
 for name, moved in (("naive", naive_bytes), ("fused", fused_bytes)):
@@ -388,11 +389,22 @@ assert np.allclose(np.concatenate([p[1] for p in _parts]), _db)
 
 # %% [markdown]
 # Chained from the last chunk to the first, with only the chunk-start states kept, the chunks'
-# gradients are the whole sequence's (lesson 03's `scan.scan_backward`), asserted below. Then the
-# memory of the course's kernel: its backward gets the checkpoints from the forward pass, one
-# state per 64 steps.
+# gradients are the whole sequence's (lesson 03's `scan.scan_backward`), asserted below. The cell
+# uses the package's version of exercise 2, built from lesson 03's scan and its backward, so that
+# it runs whether or not the exercise is done. Then the memory of the course's kernel: its
+# backward gets the checkpoints from the forward pass, one state per 64 steps.
+
 
 # %%
+def chunk_backward_reference(a, b, h_start, g, gh_next):
+    """Exercise 2 with lesson 03's functions: recompute the chunk, then its reverse scan."""
+    h = scan.sequential_scan(a, b, h0=h_start)  # the chunk's states, from the saved one
+    g = g.copy()
+    g[-1] += gh_next  # what the later chunks send back to the chunk's last state
+    da, db, dh_start = scan.scan_backward(a, h, g, h0=h_start)
+    return da, db, float(dh_start)
+
+
 rng = np.random.default_rng(3)
 L_demo, Q = 48, 8
 a_demo, b_demo, g_demo = (
@@ -406,7 +418,7 @@ da_full, db_full, _ = scan.scan_backward(a_demo, h_demo, g_demo)
 carry, da_chunks, db_chunks = 0.0, {}, {}
 for c in sorted(saved, reverse=True):
     part = slice(c, c + Q)
-    da_chunks[c], db_chunks[c], carry = chunk_backward(
+    da_chunks[c], db_chunks[c], carry = chunk_backward_reference(
         a_demo[part], b_demo[part], saved[c], g_demo[part], carry
     )
 da_chunked = np.concatenate([da_chunks[c] for c in sorted(saved)])
