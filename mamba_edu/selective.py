@@ -260,7 +260,7 @@ def influence(delta, a):
 def scan_io_bytes(batch, D, L, N, itemsize=4):
     """(naive, fused): bytes one selective scan moves to and from main memory (lesson 08's model).
 
-    Fused (one kernel, as the Mamba paper's Section 3.3.2 describes): read x, Δ, z (batch, D, L),
+    Fused (one kernel, as the Mamba paper's Section 3.3 describes): read x, Δ, z (batch, D, L),
     B, C (batch, N, L) and A (D, N) once, write y (batch, D, L). Naive (separate operations): the
     same, plus writing exp(ΔA) and ΔBx, reading both, writing every state and reading the states
     back: six transfers of a (batch, D, L, N) tensor. ``itemsize`` bytes per number.

@@ -64,8 +64,9 @@ print("Timings in this notebook are measured on:", bench.machine_summary())
 # * A100 80 GB SXM: NVIDIA A100 datasheet (HBM2e capacity and 2,039 GB/s); 108 SMs, 40 MB L2 and up
 #   to 164 KB shared memory per SM from the *NVIDIA Ampere GPU Architecture Tuning Guide*
 #   (§1.4.2, "Memory System") and the Ampere architecture whitepaper.
-# * H100 SXM: NVIDIA H100 datasheet (80 GB HBM3, 3.35 TB/s, 132 SMs); 50 MB L2 and up to 228 KB
-#   shared memory per SM from the *NVIDIA Hopper Tuning Guide* (§1.4.2, "Memory System").
+# * H100 SXM: NVIDIA's H100 specification table (80 GB HBM3, 3,350 GB/s, 132 SMs, 50 MB L2,
+#   shared memory configurable up to 228 KB per SM; the Hopper Tuning Guide, §1.4.2, "Memory
+#   System", describes the same memory system).
 # * H200 SXM: NVIDIA H200 datasheet (141 GB HBM3e, 4.8 TB/s); the same GH100 chip as the H100
 #   SXM, so the same SM count, L2 and shared memory.
 
@@ -121,7 +122,7 @@ if not caches:
 # and step, an $N$-entry state is updated, $h_t = e^{\Delta_t A} h_{t-1} + \Delta_t B_t x_t$, and
 # read out, $y_t = C_t \cdot h_t$, then gated by $z$. Two ways to run it on a GPU:
 #
-# * **naive** (what three separate framework operations do; the Mamba paper, Section 3.3.2, names
+# * **naive** (what three separate framework operations do; the Mamba paper, Section 3.3, names
 #   this cost): compute $\bar A = e^{\Delta A}$ and $\bar B x = \Delta B x$, *write* them to HBM
 #   as two (batch, D, L, N) tensors; a scan *reads* both and *writes* every state $h_t$, another
 #   (batch, D, L, N) tensor; the readout *reads* the states back. Six (batch, D, L, N) transfers,
