@@ -192,6 +192,9 @@ for name, moved in (("naive", naive_bytes), ("fused", fused_bytes)):
         f"({bound}-bound), at least {seconds * 1e3:6.2f} ms"
     )
 print(f"estimated speed-up of fusing: {roofline['naive'][1] / roofline['fused'][1]:.0f}x")
+assert all(
+    intensity < H100_FP32 / H100_BW for intensity, _ in roofline.values()
+)  # both memory-bound
 
 fig = Figure(figsize=(6.5, 3.4), layout="constrained")
 ax = fig.add_subplot()
