@@ -45,6 +45,7 @@ __all__ = [
     "selective_scan_fn",
     "selective_state_update",
     "mamba_chunk_scan_combined",
+    "ssd_minimal_discrete",
     "mamba_block",
     "mamba_lm",
     "keep_float64",
@@ -192,6 +193,14 @@ def mamba_chunk_scan_combined():
     """The official Triton SSD (Mamba-2) ``mamba_chunk_scan_combined``; under the interpreter
     without a GPU (TRITON_INTERPRET=1 before triton is first imported)."""
     return _import("mamba_ssm.ops.triton.ssd_combined").mamba_chunk_scan_combined
+
+
+def ssd_minimal_discrete():
+    """The official pure-torch SSD ``ssd_minimal_discrete(X, A, B, C, block_len,
+    initial_states=None)`` (``mamba_ssm.modules.ssd_minimal``, the paper's Listing 1), layout
+    (batch, L, heads, head_dim); returns (Y, final_state). Its module imports the Triton
+    ``mamba_chunk_scan_combined`` (not called here), so triton must be importable."""
+    return _import("mamba_ssm.modules.ssd_minimal").ssd_minimal_discrete
 
 
 def mamba_block():

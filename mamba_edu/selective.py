@@ -46,6 +46,7 @@ __all__ = [
     "selective_scan_materialized",
     "selective_step",
     "influence",
+    "scan_io_bytes",
     "softplus",
     "silu",
     "validate_selective_args",
@@ -254,6 +255,22 @@ def influence(delta, a):
 # ----------------------------------------------------------------------------------------------
 # PyTorch: an S6 layer and a small token model, trained in lesson 06 on the fast kernel
 # ----------------------------------------------------------------------------------------------
+
+
+def scan_io_bytes(batch, D, L, N, itemsize=4):
+    """(naive, fused): bytes one selective scan moves to and from main memory (lesson 08's model).
+
+    Fused (one kernel, as the Mamba paper's Section 3.3 describes): read x, Δ, z (batch, D, L),
+    B, C (batch, N, L) and A (D, N) once, write y (batch, D, L). Naive (separate operations): the
+    same, plus writing exp(ΔA) and ΔBx, reading both, writing every state and reading the states
+    back: six transfers of a (batch, D, L, N) tensor. ``itemsize`` bytes per number.
+    """
+    sizes = {name: positive_int(name, value) for name, value in
+             (("batch", batch), ("D", D), ("L", L), ("N", N), ("itemsize", itemsize))}  # fmt: skip
+    batch, D, L, N, itemsize = sizes.values()
+    fused = 3 * batch * D * L + 2 * batch * N * L + D * N + batch * D * L
+    naive = fused + 6 * batch * D * L * N
+    return naive * itemsize, fused * itemsize
 
 
 class SelectiveSSM(nn.Module):

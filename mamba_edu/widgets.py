@@ -34,6 +34,8 @@ __all__ = [
     "ring_explorer",
     "forgetting_explorer",
     "generation_explorer",
+    "chunked_kernel_trace",
+    "chunked_kernel_stepper",
 ]
 
 
@@ -753,3 +755,152 @@ def generation_explorer(
                              continuous_update=False),
     }  # fmt: skip
     return interactive_figure(controls, draw, figsize=(11.0, 5.2))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 08 — stepping a chunked kernel: what is in fast memory, what crosses to main memory
+# ----------------------------------------------------------------------------------------------
+
+
+def chunked_kernel_trace(
+    L: int = 16, chunk: int = 8, threads: int = 2, d_state: int = 4, itemsize: int = 4
+) -> list[dict]:
+    """What a fused, chunked scan kernel does on one (batch, channel) block, step by step.
+
+    Record k (k = 0 … L) is the situation after k time steps: ``chunk`` and ``thread`` of the
+    last step (None at k = 0), ``fused`` and ``naive`` bytes moved to or from main memory so far,
+    and ``fast`` (the bytes held in fast memory: the current chunk's inputs and the running
+    prefix). The fused kernel reads a chunk's x, Δ, z and B_t, C_t (N each) when it starts the
+    chunk (and A, N numbers, once), writes the chunk's y and its last state (the prefix, N
+    pairs, saved for the backward) when it ends it. The naive plan moves, per step, the same
+    inputs and output plus six state-sized transfers (lesson 08, exercise 1).
+    """
+    for name, value in (("L", L), ("chunk", chunk), ("threads", threads), ("d_state", d_state)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"expected {name} to be a positive integer, got {value!r}")
+    if chunk % threads:
+        raise ValueError(f"expected chunk ({chunk}) to be a multiple of threads ({threads})")
+    per_step_inputs = 3 + 2 * d_state  # x, Δ, z and B_t, C_t
+    per_thread = chunk // threads
+    records = [
+        dict(
+            step=0,
+            chunk=None,
+            thread=None,
+            fused=d_state * itemsize,
+            naive=d_state * itemsize,
+            fast=0,
+        )
+    ]
+    fused = naive = d_state * itemsize  # A, read once by both
+    for t in range(L):
+        c, start = t // chunk, (t // chunk) * chunk
+        steps_in_chunk = min(chunk, L - start)
+        if t == start:  # load the chunk's inputs
+            fused += steps_in_chunk * per_step_inputs * itemsize
+        if t == start + steps_in_chunk - 1:  # write its outputs and the prefix
+            fused += (steps_in_chunk + 2 * d_state) * itemsize
+        naive += (per_step_inputs + 1 + 6 * d_state) * itemsize
+        fast = (steps_in_chunk * per_step_inputs + 2 * d_state) * itemsize
+        records.append(
+            dict(
+                step=t + 1,
+                chunk=c,
+                thread=(t - start) // per_thread,
+                fused=fused,
+                naive=naive,
+                fast=fast,
+            )
+        )
+    return records
+
+
+def chunked_kernel_stepper(
+    L: int = 16, chunk: int = 8, threads: int = 2, d_state: int = 4, step: int = 0
+) -> InteractiveFigure:
+    """Lesson 08 widget: step a chunked, fused scan over one (batch, channel) block.
+
+    Controls: ``step`` (time steps done, 0 … L) and ``chunk`` (steps per chunk: 4, 8 or 16;
+    ``threads`` threads share a chunk). Top: the sequence's inputs and outputs by time step,
+    coloured by where they are (main memory, fast memory, written), with each step's thread.
+    Bottom: bytes moved to or from main memory so far, fused against naive (lines 0 and 1).
+    """
+    trace0 = chunked_kernel_trace(L, chunk, threads, d_state)  # validates the arguments
+    if not 0 <= step <= L:
+        raise ValueError(f"expected step between 0 and {L}, got {step}")
+
+    def draw(fig: Figure, step: int, chunk: int) -> None:
+        trace = chunked_kernel_trace(L, chunk, threads, d_state)
+        now = trace[step]
+        top, bottom = fig.subplots(2, 1, height_ratios=[1.1, 1])
+        rows = ["x, Δ, z", f"B_t, C_t (N = {d_state})", "y"]
+        current = now["chunk"]
+        for t in range(L):
+            c = t // chunk
+            for r in range(3):
+                if r == 2:  # a chunk's outputs are written when the chunk ends
+                    done = t < (step // chunk) * chunk or step == L
+                    colour = "#9fd89f" if done else "#e8eef6"
+                else:
+                    colour = "#8fb8e8" if c == current else "#e8eef6"
+                top.add_patch(_rectangle(t, r, colour, edge="C3" if t == step - 1 else "0.6"))
+            if c == current:
+                top.text(
+                    t + 0.5,
+                    -0.35,
+                    f"T{(t - c * chunk) // (chunk // threads)}",
+                    ha="center",
+                    fontsize=7,
+                )
+        for c in range(1, -(-L // chunk)):
+            top.axvline(c * chunk, color="0.2", lw=1.5)
+        top.set_xlim(0, L)
+        top.set_ylim(3, -0.7)
+        top.set_yticks([0.5, 1.5, 2.5], rows, fontsize=8)
+        top.set_xlabel("time step t")
+        top.set_ylabel("tensor")
+        if current is None:
+            title = "before the first step: everything is in main memory"
+        else:
+            title = (
+                f"step {step}: chunk {current}, thread T{now['thread']}; fast memory holds "
+                f"{now['fast']} B (the chunk's inputs, the running prefix)"
+            )
+        top.set_title(title, fontsize=9)
+        steps = [r["step"] for r in trace[: step + 1]]
+        bottom.plot(
+            steps,
+            [r["fused"] for r in trace[: step + 1]],
+            "o-",
+            ms=3,
+            label="fused, chunked kernel",
+        )
+        bottom.plot(
+            steps,
+            [r["naive"] for r in trace[: step + 1]],
+            "s-",
+            ms=3,
+            label="naive (6 state-sized transfers per step)",
+        )
+        bottom.set_xlim(-0.5, L + 0.5)
+        bottom.set_ylim(0, trace[-1]["naive"] * 1.05)
+        bottom.set_xlabel("time steps processed")
+        bottom.set_ylabel("bytes to/from main memory")
+        bottom.legend(fontsize=8, loc="upper left")
+
+    controls = {
+        "step": W.IntSlider(
+            value=step, min=0, max=L, step=1, description="step", continuous_update=False
+        ),
+        "chunk": W.Dropdown(
+            options=[4, 8, 16], value=chunk if chunk in (4, 8, 16) else 8, description="chunk"
+        ),
+    }
+    del trace0
+    return interactive_figure(controls, draw, figsize=(8.5, 5.0))
+
+
+def _rectangle(t: int, row: int, colour: str, edge: str):
+    from matplotlib.patches import Rectangle  # only the kernel stepper draws patches
+
+    return Rectangle((t + 0.05, row + 0.1), 0.9, 0.8, facecolor=colour, edgecolor=edge, lw=1.2)

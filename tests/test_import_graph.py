@@ -172,7 +172,7 @@ def test_imports_inside_functions_say_why():
 
 CONCEPTS = {
     "mamba_edu.contract", "mamba_edu.rnn", "mamba_edu.linear_rnn", "mamba_edu.scan",
-    "mamba_edu.lru", "mamba_edu.ssm", "mamba_edu.selective", "mamba_edu.mamba",
+    "mamba_edu.lru", "mamba_edu.ssm", "mamba_edu.selective", "mamba_edu.ssd", "mamba_edu.mamba",
     "mamba_edu.attention",
 }  # fmt: skip
 TOOLS = {"mamba_edu.course", "mamba_edu.grading", "mamba_edu.official", "mamba_edu.cli"}

@@ -357,3 +357,47 @@ def test_generation_explorer_rejects_bad_arguments():
         widgets.generation_explorer(model, np.arange(5), list("abcde"), 1, layer=2)
     with pytest.raises(ValueError, match="chars"):
         widgets.generation_explorer(model, np.arange(5), list("abc"), 1)
+
+
+def test_chunked_kernel_trace_counts_bytes_by_the_lessons_model():
+    L, chunk, threads, N, size = 10, 4, 2, 3, 4
+    trace = widgets.chunked_kernel_trace(L, chunk, threads, N, size)
+    assert [r["step"] for r in trace] == list(range(L + 1))
+    # the chunks: 0 0 0 0 1 1 1 1 2 2; two threads of two steps each
+    assert [r["chunk"] for r in trace[1:]] == [0] * 4 + [1] * 4 + [2] * 2
+    assert [r["thread"] for r in trace[1:]] == [0, 0, 1, 1, 0, 0, 1, 1, 0, 0]
+    n_chunks = 3
+    fused_total = size * (L * (3 + 2 * N) + L + N + n_chunks * 2 * N)  # inputs, y, A, prefixes
+    naive_total = size * (L * (3 + 2 * N + 1 + 6 * N) + N)
+    assert trace[-1]["fused"] == fused_total and trace[-1]["naive"] == naive_total
+    # a chunk's inputs cross once, when it starts: nothing more is read in the middle of a chunk
+    assert trace[2]["fused"] == trace[1]["fused"]
+    assert trace[5]["fused"] - trace[4]["fused"] == size * 4 * (3 + 2 * N)
+    with pytest.raises(ValueError, match="multiple of threads"):
+        widgets.chunked_kernel_trace(8, 4, 3)
+    with pytest.raises(ValueError, match="chunk"):
+        widgets.chunked_kernel_trace(8, 0, 1)
+
+
+def test_chunked_kernel_stepper_moves_and_labels_every_axes():
+    st = widgets.chunked_kernel_stepper(L=16, chunk=8, step=0)
+    for ax in st.figure.axes:
+        assert ax.get_xlabel() and ax.get_ylabel()
+        assert ax.get_title() or ax.get_legend() is not None
+    assert "before the first step" in st.figure.axes[0].get_title()
+    st.controls["step"].value = 9
+    title = st.figure.axes[0].get_title()
+    assert "chunk 1" in title and "thread T0" in title
+    fused, naive = st.line_data(1)
+    # a new chunk's inputs were read at its first step: the fused count is ahead, then stays flat
+    assert len(fused) == 10 and fused[-1] < naive[-1] and fused[-2] < fused[-1]
+    before = st.image.value
+    st.controls["chunk"].value = 4
+    assert "chunk 2" in st.figure.axes[0].get_title()
+    assert st.image.value != before
+    st.controls["step"].value = 16
+    fused, naive = st.line_data(1)
+    assert fused[-1] == widgets.chunked_kernel_trace(16, 4, 2)[-1]["fused"]
+    assert fused[-1] < naive[-1] / 2
+    with pytest.raises(ValueError, match="step"):
+        widgets.chunked_kernel_stepper(L=8, step=9)

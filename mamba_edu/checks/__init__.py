@@ -1,6 +1,6 @@
 """Exercise self-checks: compare a learner's function with the reference and say what differs.
 
-Every exercise is *declared* as data in the module of its lesson (``lesson00`` … ``lesson07``),
+Every exercise is *declared* as data in the module of its lesson (``lesson00`` … ``lesson08``),
 keyed by its nbgrader ``grade_id``: the reference, the input cases (random ones and edge cases),
 the tolerances and the hint. One harness (:mod:`mamba_edu.checks.harness`) runs them all and
 reports the first problem in words. Lessons and nbgrader's hidden tests call
@@ -10,7 +10,17 @@ reports the first problem in words. Lessons and nbgrader's hidden tests call
 
 from __future__ import annotations
 
-from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07
+from . import (
+    lesson00,
+    lesson01,
+    lesson02,
+    lesson03,
+    lesson04,
+    lesson05,
+    lesson06,
+    lesson07,
+    lesson08,
+)
 from .exercise import Exercise, random_cases
 from .harness import Case, CheckResult, CheckTimeout, check_function, describe_mismatch
 from .lesson00 import check_causal_attention, check_running_state
@@ -31,6 +41,7 @@ from .lesson07 import (
     check_mamba_block,
     check_mamba_step,
 )
+from .lesson08 import check_chunk_backward, check_chunk_states, check_scan_io_bytes
 
 LESSONS = {
     "00": lesson00,
@@ -41,6 +52,7 @@ LESSONS = {
     "05": lesson05,
     "06": lesson06,
     "07": lesson07,
+    "08": lesson08,
 }
 
 EXERCISES: dict[str, Exercise] = {}
@@ -93,4 +105,8 @@ __all__ = [
     "check_conv_step",
     "check_mamba_block",
     "check_mamba_step",
+    # lesson 08
+    "check_scan_io_bytes",
+    "check_chunk_states",
+    "check_chunk_backward",
 ]
