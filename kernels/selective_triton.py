@@ -353,12 +353,14 @@ class SelectiveScanTritonFn(torch.autograd.Function):
 
 def selective_scan_triton(
     x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-    return_last_state=False,
+    return_last_state=False, block_d=32, chunk=CHUNK,
 ):  # fmt: skip
     """The selective scan on torch tensors with the Triton kernels, differentiable. Layout
-    (batch, D, L) as :func:`mamba_edu.selective.selective_scan`."""
+    (batch, D, L) as :func:`mamba_edu.selective.selective_scan`; ``block_d`` channels per
+    program, ``chunk`` steps between the checkpoints the backward pass recomputes from."""
     selective_tensors(x, delta, A, B, C, D, z, delta_bias)
+    block_d, chunk = _sizes(block_d, chunk)
     out, last = SelectiveScanTritonFn.apply(
-        x, delta, A, B, C, D, z, delta_bias, bool(delta_softplus)
+        x, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), block_d, chunk
     )
     return (out, last) if return_last_state else out
