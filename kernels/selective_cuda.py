@@ -369,9 +369,15 @@ def launch(x, delta, A, B, C, D, z, delta_bias, flags, out, last, ckpt=None):
     D, z, delta_bias). ``flags`` = [has_D, has_z, has_bias, softplus] (a fifth entry, save the
     checkpoints, is set when ``ckpt``, (batch, ⌈L / CHUNK⌉, D, N), is given).
     Asynchronous: synchronize before timing."""
-    flags = np.asarray(flags, np.int32) if isinstance(flags, (list, tuple, np.ndarray)) else flags
-    if isinstance(flags, np.ndarray) and flags.size == 4:
-        flags = np.append(flags, np.int32(ckpt is not None))
+    if isinstance(flags, (list, tuple, np.ndarray)):
+        flags = np.asarray(flags, np.int32)
+        if flags.size == 4:
+            flags = np.append(flags, np.int32(ckpt is not None))
+    if tuple(flags.shape) != (5,):
+        raise ValueError(
+            "expected flags [has_D, has_z, has_bias, softplus, save_checkpoints] (a device "
+            f"array needs all five), got shape {tuple(flags.shape)}"
+        )
     if ckpt is None:
         ckpt = cuda.device_array((1, 1, 1, 1), _dtype_of(x))  # a placeholder, never written
     forward, _ = _kernels(_dtype_of(x))

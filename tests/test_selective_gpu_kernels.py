@@ -310,6 +310,10 @@ def test_gpu_check_script_runs_simulated_and_refuses_without_a_gpu():
     assert "ok   numba-cuda chunked kernel" in simulated.stdout
     assert "ok   Triton kernel" in simulated.stdout
     assert "ok   mamba_ssm Triton selective_state_update" in simulated.stdout
+    for kernel in ("numba-cuda", "Triton"):
+        for dtype in ("float64", "float32"):
+            assert f"ok   {kernel} backward, {dtype}" in simulated.stdout
+        assert re.search(rf"{kernel} fwd\+bwd +\d+\.\d+ ms", simulated.stdout), simulated.stdout
     assert "GB/s" in simulated.stdout
     if torch.cuda.is_available():
         return
