@@ -341,3 +341,29 @@ def test_wrong_dtypes_are_refused_by_the_gpu_kernels():
     tensors["B"] = tensors["B"].to(torch.complex64)
     with pytest.raises(TypeError, match="expected B to be a real floating tensor"):
         selective_scan_fwd_triton(**tensors)
+
+
+def test_backward_entry_points_name_bad_arguments():
+    """Refused before anything is launched (so this runs in this process, without a GPU)."""
+    from mamba_edu.kernels.selective_cuda import launch, selective_scan_bwd_cuda
+    from mamba_edu.kernels.selective_triton import selective_scan_bwd_triton, selective_scan_triton
+
+    args = bad_inputs()
+    wrong = np.zeros((2, 9, 5), np.float32)  # (batch, L, D) instead of (batch, D, L)
+    message = "expected dout of shape (batch, D, L) = (2, 5, 9), got (2, 9, 5)"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        selective_scan_bwd_cuda(wrong, **args)
+    tensors = {k: torch.from_numpy(v) for k, v in args.items()}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        selective_scan_bwd_triton(torch.from_numpy(wrong), **tensors)
+    state = np.zeros((2, 4, 5), np.float32)
+    with pytest.raises(ValueError, match=re.escape("expected dlast_state of shape (batch, D, N)")):
+        selective_scan_bwd_cuda(np.zeros((2, 5, 9), np.float32), **args, dlast_state=state)
+    with pytest.raises(TypeError, match="float32 or float64, got dtype float16"):
+        selective_scan_bwd_cuda(np.zeros((2, 5, 9)), **args, dtype=np.float16)
+    with pytest.raises(ValueError, match="expected block_d to be a power of two, got 24"):
+        selective_scan_triton(**tensors, block_d=24)
+    with pytest.raises(ValueError, match="expected chunk to be an integer >= 1, got 0"):
+        selective_scan_triton(**tensors, chunk=0)
+    with pytest.raises(ValueError, match=re.escape("a device array needs all five")):
+        launch(*([None] * 8), np.zeros(3, np.int32), None, None)
