@@ -99,10 +99,11 @@ $(VENV)/.installed-gpu: pyproject.toml | $(PY)
 		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
 	@touch $@
 
-# On a CUDA machine: the selective-scan parity and benchmark table (kernels/gpu_check.py), then the
+# On a CUDA machine: the selective-scan parity (forward and backward) and benchmark table
+# (kernels/gpu_check.py; forward and fwd+bwd, with Triton and numba-cuda compiles), then the
 # first-order scan kernels' parity tests on the real GPU instead of the simulator / interpreter.
 gpu-check: $(VENV)/.installed-gpu
-	timeout 300 $(PY) -m mamba_edu.kernels.gpu_check
+	timeout 420 $(PY) -m mamba_edu.kernels.gpu_check
 	TRITON_INTERPRET=0 timeout 200 $(PY) -m pytest -q -p no:cacheprovider tests/test_scan_triton.py \
 		tests/simulated/cuda_scan_cases.py -k "not simulator_is_in_use"
 

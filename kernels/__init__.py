@@ -8,9 +8,11 @@ Installed as ``mamba_edu.kernels``. Each kernel is checked against the NumPy ref
   and with Triton.
 * ``selective_cpu``: the selective scan (forward and hand-derived backward) with numba on the
   CPU, and ``SelectiveScanFn``, a ``torch.autograd.Function`` the lessons train with.
-* ``selective_cuda``: a chunked selective scan forward with numba-cuda (real GPU, or the CUDA
-  simulator on a CPU).
-* ``selective_triton``: the selective scan forward in Triton (real GPU, or the interpreter).
+* ``selective_cuda``: the chunked selective scan with numba-cuda, forward and backward (the
+  backward recomputes each chunk's states from checkpoints the forward saved), and
+  ``SelectiveScanCudaFn``, its autograd Function (real GPU, or the CUDA simulator on a CPU).
+* ``selective_triton``: the same in Triton, forward, backward and ``SelectiveScanTritonFn``
+  (real GPU, or the interpreter).
 
 :func:`available` says which backends can run here, and how.
 """

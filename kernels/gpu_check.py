@@ -5,8 +5,14 @@ then a benchmark table against mamba_ssm's CUDA selective_scan_fn, in a few minu
    when its CUDA build is present, mamba_ssm's ``selective_scan_fn``; and one decode step against
    mamba_ssm's Triton ``selective_state_update``. float32 tolerance: the official rtol 6e-4,
    atol 2e-3.
-2. Benchmark (float32, forward): time per call and achieved memory bandwidth (bytes that must
-   cross global memory: x, Δ, z read, y written, B and C read, divided by the time).
+2. Backward parity: the gradients of the numba-cuda and Triton backward kernels (through their
+   autograd Functions) against the CPU kernel's hand-derived backward in float64 (itself tested
+   against torch autograd): float64 kernels to 1e-10 relative, float32 at the official tolerance
+   (atol scaled by the gradient's largest entry).
+3. Benchmark (float32): forward, and forward + backward, time per call and achieved memory
+   bandwidth (bytes that must cross global memory: forward x, Δ, z read, y written, B and C
+   read; fwd+bwd adds the backward's reads of those and dout, and its writes of dx, dΔ, dz, dB,
+   dC: the least a fused pair moves; divided by the time).
 
 On a machine without a CUDA GPU it says so and exits with status 2. It installs nothing.
 
@@ -29,6 +35,7 @@ RTOL, ATOL = 6e-4, 2e-3
 # --simulate: the same script on a CPU (CUDA simulator, Triton interpreter), tiny shapes. It
 # checks the script itself, not the GPU; `make test` runs it.
 SIMULATED_PARITY_SHAPES = [(2, 70, 37, 5), (1, 3, 1, 4)]
+SIMULATED_BACKWARD_SHAPES = [(1, 6, 9, 3)]  # the script, not the kernels: tests/ cover those
 SIMULATED_BENCH_SHAPES = [(1, 8, 16, 4)]
 DEVICE = "cuda"
 
@@ -139,6 +146,65 @@ def parity(torch, results, shapes=PARITY_SHAPES):
             results)  # fmt: skip
 
 
+GRAD_NAMES = ("x", "delta", "A", "B", "C", "D", "z", "delta_bias")
+
+
+def _grads(torch, scan, args, dout, dlast, dtype, **kwargs):
+    """Gradients of Σ out·dout + Σ last·dlast through ``scan`` (an autograd Function's wrapper)."""
+    tensors = {k: _to_device(torch, v.astype(dtype)).requires_grad_(True) for k, v in args.items()}
+    out, last = scan(**tensors, delta_softplus=True, return_last_state=True, **kwargs)
+    loss = (out * _to_device(torch, dout.astype(dtype))).sum()
+    loss = loss + (last * _to_device(torch, dlast.astype(dtype))).sum()
+    loss.backward()
+    return {k: _host(t.grad) for k, t in tensors.items()}
+
+
+def _report_grads(name, got, expected, dtype, results):
+    """One line for all the gradients of one run: ok when every one is within tolerance (float64:
+    1e-10 relative; float32: rtol 6e-4, atol 2e-3 times the gradient's largest entry); the
+    largest difference relative to its gradient's largest entry, and which gradient it was."""
+    worst, worst_name, ok = 0.0, "", True
+    for key in GRAD_NAMES:
+        want = expected["d" + key]
+        have = np.asarray(got[key], dtype=np.float64)
+        scale = max(float(np.max(np.abs(want))), 1e-300)
+        if dtype == np.float64:
+            ok &= bool(np.allclose(have, want, rtol=1e-10, atol=1e-10 * scale))
+        else:
+            ok &= bool(np.allclose(have, want, rtol=RTOL, atol=ATOL * max(1.0, scale)))
+        diff = float(np.max(np.abs(have - want))) / scale
+        if diff >= worst:
+            worst, worst_name = diff, key
+    results.append(ok)
+    print(f"  {'ok  ' if ok else 'FAIL'} {name:<58} max rel. diff {worst:.2e} (d{worst_name})")
+
+
+def backward_parity(torch, results, shapes=PARITY_SHAPES):
+    # after main() has set up the simulator / interpreter variables, which must precede the import
+    from mamba_edu.kernels import selective_cpu, selective_cuda, selective_triton
+
+    print("\nbackward parity against the CPU kernel's float64 backward (checked against autograd)")
+    for shape in shapes:
+        args = _inputs(*shape)
+        rng = np.random.default_rng(3)
+        dout = rng.standard_normal(args["x"].shape)
+        dlast = rng.standard_normal((shape[0], shape[1], shape[3]))
+        ref = selective_cpu.selective_scan_bwd(dout, **args, delta_softplus=True, dlast_state=dlast)
+        for dtype in (np.float64, np.float32):
+            for name, scan in (
+                ("numba-cuda backward", selective_cuda.selective_scan_cuda),
+                ("Triton backward", selective_triton.selective_scan_triton),
+            ):
+                label = f"{name}, {np.dtype(dtype).name} {shape}"
+                try:
+                    got = _grads(torch, scan, args, dout, dlast, dtype)
+                except Exception as error:  # noqa: BLE001 - report and carry on with the others
+                    results.append(False)
+                    print(f"  FAIL {label}: {type(error).__name__}: {error}")
+                    continue
+                _report_grads(label, got, ref, dtype, results)
+
+
 def _time_gpu(torch, fn, budget=1.0):
     fn()
     _synchronize(torch)
@@ -163,7 +229,8 @@ def benchmark(torch, shapes=BENCH_SHAPES):
     if official is None:
         print(f"  (mamba_ssm selective_scan_fn: not timed, {why_official})")
     print(f"  {'(batch, D, L, N)':<22} {'implementation':<32} {'time':>10} {'GB/s':>8}")
-    flags = selective_cuda.cuda.to_device(np.ones(4, np.int32))  # D, z, bias, softplus: all on
+    # D, z, bias, softplus: all on; no checkpoints (the forward alone, as in inference)
+    flags = selective_cuda.cuda.to_device(np.array([1, 1, 1, 1, 0], np.int32))
     for shape in shapes:
         batch, dim, length, d_state = shape
         f32 = {k: v.astype(np.float32) for k, v in _inputs(*shape).items()}
@@ -186,6 +253,49 @@ def benchmark(torch, shapes=BENCH_SHAPES):
                     lambda g=gpu: official(*g.values(), delta_softplus=True),
                 )
             )
+        for name, fn in contenders:
+            try:
+                seconds = _time_gpu(torch, fn)
+            except Exception as error:  # noqa: BLE001
+                print(f"  {str(shape):<22} {name:<32} failed: {type(error).__name__}: {error}")
+                continue
+            print(
+                f"  {str(shape):<22} {name:<32} {seconds * 1e3:7.3f} ms {moved / seconds / 1e9:8.1f}"
+            )
+
+
+def benchmark_backward(torch, shapes=BENCH_SHAPES):
+    """Forward + backward through the autograd Functions, float32, all options on."""
+    # after main() has set up the simulator / interpreter variables, which must precede the import
+    from mamba_edu.kernels import selective_cuda, selective_triton
+
+    official, why_official = _official_cuda()
+    print("\nbenchmark, float32 forward + backward (autograd), same options (time, bandwidth)")
+    if official is None:
+        print(f"  (mamba_ssm selective_scan_fn: not timed, {why_official})")
+    print(f"  {'(batch, D, L, N)':<22} {'implementation':<32} {'time':>10} {'GB/s':>8}")
+    for shape in shapes:
+        batch, dim, length, d_state = shape
+        f32 = {k: v.astype(np.float32) for k, v in _inputs(*shape).items()}
+        leaves = {k: _to_device(torch, v).requires_grad_(True) for k, v in f32.items()}
+        dout = torch.ones_like(leaves["x"])
+        # the least a fused forward + backward moves: forward reads x, Δ, z, B, C and writes y;
+        # backward reads x, Δ, z, dout, B, C and writes dx, dΔ, dz, dB, dC (float32)
+        moved = 4 * ((4 + 7) * batch * dim * length + (2 + 4) * batch * d_state * length)
+
+        def step(scan, leaves=leaves, dout=dout):
+            out = scan(**leaves, delta_softplus=True)
+            out.backward(dout)
+
+        contenders = [
+            ("numba-cuda fwd+bwd", lambda: step(selective_cuda.selective_scan_cuda)),
+            ("Triton fwd+bwd", lambda: step(selective_triton.selective_scan_triton)),
+        ]
+        if official is not None:
+            contenders.append(
+                ("mamba_ssm selective_scan_fn fwd+bwd",
+                 lambda t=leaves, g=dout: official(*t.values(), delta_softplus=True).backward(g))
+            )  # fmt: skip
         for name, fn in contenders:
             try:
                 seconds = _time_gpu(torch, fn)
@@ -246,7 +356,9 @@ def main(argv=None) -> int:
         print(f"  {backend}")
     results: list[bool] = []
     parity(torch, results, SIMULATED_PARITY_SHAPES if args.simulate else PARITY_SHAPES)
+    backward_parity(torch, results, SIMULATED_BACKWARD_SHAPES if args.simulate else PARITY_SHAPES)
     benchmark(torch, SIMULATED_BENCH_SHAPES if args.simulate else BENCH_SHAPES)
+    benchmark_backward(torch, SIMULATED_BENCH_SHAPES if args.simulate else BENCH_SHAPES)
     failed = results.count(False)
     print(
         f"\n{len(results) - failed} passed, {failed} failed ({time.perf_counter() - started:.0f} s)"

@@ -16,7 +16,9 @@ a few small adaptations, all in this module and none in the course's own code:
   under ``TRITON_INTERPRET=1`` (set before triton is first imported). They enter
   ``torch.cuda.device(index)``, which needs CUDA: a null context for CPU tensors;
   ``torch.cuda.get_device_properties`` is stubbed; MAMBA_DETERMINISTIC=1 keeps autotuning to a
-  single configuration.
+  single configuration where mamba_ssm honours it, and under the interpreter every autotuned
+  kernel keeps only its first configuration (the Mamba-2 kernels list several, and timing them
+  needs a GPU driver; any configuration computes the same values).
 * RMSNorm and the fused add+norm are Triton kernels too: without a GPU they run the official
   ``rms_norm_ref`` / ``layer_norm_ref`` (pure torch, from the same file) instead.
 * ``selective_scan_ref`` casts its inputs with ``.float()``; :func:`keep_float64` makes ``.float()``
@@ -46,6 +48,7 @@ __all__ = [
     "selective_state_update",
     "mamba_chunk_scan_combined",
     "ssd_minimal_discrete",
+    "norm_kernels",
     "mamba_block",
     "mamba_lm",
     "keep_float64",
@@ -110,7 +113,27 @@ def load() -> types.ModuleType:
         stub._mamba_edu_stub = True
         sys.modules["selective_scan_cuda"] = stub
     _patch_torch_cuda_for_cpu()
+    _one_autotune_config_when_interpreting()
     return sys.modules["mamba_ssm"]
+
+
+def _one_autotune_config_when_interpreting() -> None:
+    """Under TRITON_INTERPRET=1, ``triton.autotune`` keeps its first configuration only: with
+    several it would time them, which needs a GPU driver. Set before mamba_ssm's Triton modules
+    are imported (their decorators run then)."""
+    if os.environ.get("TRITON_INTERPRET") != "1" or importlib.util.find_spec("triton") is None:
+        return
+    from triton.runtime import autotuner  # only under the interpreter, which imports triton anyway
+
+    if getattr(autotuner.Autotuner, "_mamba_edu_one_config", False):
+        return
+    real_init = autotuner.Autotuner.__init__
+
+    def init(self, fn, arg_names, configs, *args, **kwargs):
+        real_init(self, fn, arg_names, list(configs)[:1], *args, **kwargs)
+
+    autotuner.Autotuner.__init__ = init
+    autotuner.Autotuner._mamba_edu_one_config = True
 
 
 def _import(name: str) -> types.ModuleType:
@@ -151,6 +174,8 @@ def _reference_norms() -> None:
     layer_norm = _import("mamba_ssm.ops.triton.layer_norm")
     if getattr(layer_norm, "_mamba_edu_reference", False):
         return
+    # the Triton kernels stay reachable for their own parity tests (norm_kernels)
+    layer_norm._mamba_edu_kernels = (layer_norm.layer_norm_fn, layer_norm.rms_norm_fn)
 
     def norm_fn(x, weight, bias, residual=None, *args, eps=1e-6, prenorm=False,
                 residual_in_fp32=False, is_rms_norm=False, **kwargs):  # fmt: skip
@@ -196,11 +221,21 @@ def mamba_chunk_scan_combined():
 
 
 def ssd_minimal_discrete():
-    """The official pure-torch SSD ``ssd_minimal_discrete(X, A, B, C, block_len,
-    initial_states=None)`` (``mamba_ssm.modules.ssd_minimal``, the paper's Listing 1), layout
-    (batch, L, heads, head_dim); returns (Y, final_state). Its module imports the Triton
-    ``mamba_chunk_scan_combined`` (not called here), so triton must be importable."""
+    """The official minimal SSD (Mamba-2 paper, Listing 1; pure torch):
+    ``ssd_minimal_discrete(X, A, B, C, block_len, initial_states=None)`` → (Y, final_state), with
+    X (batch, L, heads, head_dim) already multiplied by Δ, A (batch, L, heads) = Δ·A per step,
+    B, C (batch, L, heads, N); L a multiple of block_len."""
     return _import("mamba_ssm.modules.ssd_minimal").ssd_minimal_discrete
+
+
+def norm_kernels():
+    """(the official Triton ``layer_norm_fn``, ``rms_norm_fn``), the fused norms of
+    ``mamba_ssm.ops.triton.layer_norm`` (even where :func:`mamba_block` has pointed the module's
+    names at the pure-torch references for a CPU run). Without a GPU, set TRITON_INTERPRET=1
+    before triton is first imported."""
+    module = _import("mamba_ssm.ops.triton.layer_norm")
+    kernels = getattr(module, "_mamba_edu_kernels", None)
+    return kernels if kernels is not None else (module.layer_norm_fn, module.rms_norm_fn)
 
 
 def mamba_block():
