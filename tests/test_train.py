@@ -78,3 +78,15 @@ def test_several_answers_per_sequence_count_one_by_one():
     y_half = y.copy()
     y_half[:, 1] = 1 - y_half[:, 1]
     assert train.accuracy(Copy(), x, y_half) == pytest.approx(0.5)
+
+
+def test_a_time_budget_stops_training_early():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    result = train.train_classifier(
+        model, separable(256, 0), separable(64, 1), steps=10**7, max_seconds=0.2, progress=False
+    )
+    assert 1 <= len(result.losses) < 10**7 and 0.2 < result.seconds < 20
+    assert 0 <= result.accuracy <= 1
+    with pytest.raises(ValueError, match="max_seconds > 0"):
+        train.train_classifier(model, separable(8, 0), separable(8, 1), max_seconds=0)

@@ -33,6 +33,7 @@ REGISTRY: dict[str, str] = {
     "selective_copying": "mamba_edu.experiments.selective_copying",
     "scan_benchmark": "mamba_edu.experiments.scan_benchmark",
     "lm_benchmark": "mamba_edu.experiments.lm_benchmark",
+    "evaluate": "mamba_edu.experiments.evaluate",
 }
 
 
