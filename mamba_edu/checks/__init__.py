@@ -10,7 +10,7 @@ reports the first problem in words. Lessons and nbgrader's hidden tests call
 
 from __future__ import annotations
 
-from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06
+from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson09
 from .exercise import Exercise, random_cases
 from .harness import Case, CheckResult, CheckTimeout, check_function, describe_mismatch
 from .lesson00 import check_causal_attention, check_running_state
@@ -25,6 +25,7 @@ from .lesson03 import (
 from .lesson04 import check_gamma, check_lru_eigenvalues, check_ring_init
 from .lesson05 import check_fft_causal_conv, check_vandermonde_kernel, check_zoh
 from .lesson06 import check_influence, check_selective_scan_loop
+from .lesson09 import check_closest_width, check_fit_linear_memory, check_listops_value
 
 LESSONS = {
     "00": lesson00,
@@ -34,6 +35,7 @@ LESSONS = {
     "04": lesson04,
     "05": lesson05,
     "06": lesson06,
+    "09": lesson09,
 }
 
 EXERCISES: dict[str, Exercise] = {}
@@ -80,4 +82,8 @@ __all__ = [
     # lesson 06
     "check_selective_scan_loop",
     "check_influence",
+    # lesson 09
+    "check_listops_value",
+    "check_closest_width",
+    "check_fit_linear_memory",
 ]
