@@ -147,3 +147,17 @@ def test_tiny_run_records_every_unit_with_its_budget(tmp_path):
     # the state knob reaches Mamba: a bigger d_state, a bigger state
     states = {r["task"]: r["state"] for r in record["rows"] if r["model"] == "Mamba"}
     assert states["mqar (d_state 2)"] == 2 * states["mqar (d_state 1)"]
+
+
+def test_set_threads_sets_torch_and_numba_and_refuses_nonsense():
+    import numba
+
+    before = torch.get_num_threads(), numba.get_num_threads()
+    try:
+        evaluate.set_threads(1)
+        assert torch.get_num_threads() == 1 and numba.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
+    with pytest.raises(ValueError, match="threads a positive integer"):
+        evaluate.set_threads(0)

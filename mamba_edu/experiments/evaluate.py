@@ -36,6 +36,7 @@ __all__ = [
     "match_width",
     "matched_widths",
     "state_size",
+    "set_threads",
     "config",
     "units",
     "task_names",
@@ -422,6 +423,23 @@ def _curve(losses, times, points):
     return dict(step=step, seconds=seconds, loss=loss)
 
 
+def set_threads(threads: int) -> None:
+    """Use ``threads`` threads in torch and in the numba kernels (Mamba's and S4D's scans).
+
+    Measured on the course's 2-core machine: after one of numba's parallel kernels has run, its
+    OpenMP worker threads keep the cores busy between kernels, and every other model trained in
+    the same process ran about 10x slower (3 GRU steps in 3 s instead of 26); Mamba itself made
+    2 steps instead of 18. One thread each gives every family the same, undisturbed clock.
+    """
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"expected threads a positive integer, got {threads!r}")
+    torch.set_num_threads(threads)
+    # imported here: numba is the CPU kernels' dependency, loaded by them on first use anyway
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
 def _warm_up(model, data):
     """One untimed forward and backward pass: numba compiles its kernels on first use (seconds),
     which must not be charged to the first model's time budget. No weight changes."""
@@ -434,7 +452,7 @@ def _warm_up(model, data):
 def run_unit(cfg: dict, unit: str) -> dict:
     task, family, seed_text = unit.split(" | ")
     seed = int(seed_text.split()[1])
-    torch.set_num_threads(cfg["threads"])  # small models: one thread, and a fair clock for all
+    set_threads(cfg["threads"])  # small models: one thread, and a fair clock for all
     spec, widths = _cached(cfg, task)
     width, params = widths[family]
     model = EvalModel(
