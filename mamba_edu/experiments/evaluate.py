@@ -42,6 +42,7 @@ __all__ = [
     "task_names",
     "run_unit",
     "summarize",
+    "fmt_table",
 ]
 
 SUMMARY = (
