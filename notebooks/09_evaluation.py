@@ -17,8 +17,9 @@
 #
 # **The question.** Eight lessons built the road from a recurrent network to Mamba, and each
 # measured one claim on its own small stage. Is Mamba *better*? Better than what, at what, with
-# how many parameters and how much compute? Mamba's paper was rejected at ICLR 2024 for reasons
-# that are mostly about exactly this: what was compared, and on which benchmarks. In this lesson:
+# how many parameters and how much compute? Mamba's paper was rejected at ICLR 2024, and the
+# criticisms reported from its reviews are largely about this: what was compared, and on which
+# benchmarks (sources below). In this lesson:
 #
 # 1. seven small tasks, each testing one ability (copying, recall, nesting, extrapolation);
 # 2. five model families — GRU, LRU, S4D, Mamba, Transformer — at the **same parameter count**
@@ -242,8 +243,9 @@ fig
 #
 # ## The stored benchmark
 #
-# `mamba-edu run evaluate` trains every family on every task for three seeds (about an hour on
-# an idle 2-core machine; it resumes where it stopped) and writes `data/evaluation.json` with the
+# `mamba-edu run evaluate` trains every family on every task for three seeds (105 units of 20 s
+# of training plus data and evaluation: an estimated 40–60 min on an idle 2-core machine, not yet
+# measured; it resumes where it stopped) and writes `data/evaluation.json` with the
 # budgets, command, machine and date. `mamba-edu run evaluate --quick` checks in about a minute
 # that everything runs; its numbers (one seed, 0.3 s of training) mean nothing and are stored as
 # `data/evaluation-quick.json`. The cell shows the full record when it exists, else the quick one.
