@@ -64,6 +64,7 @@ def train_classifier(
     seed: int = 0,
     progress: bool | str = True,
     on_step=None,
+    max_seconds: float | None = None,
 ) -> TrainResult:
     """Train ``model`` (inputs → class logits) with cross-entropy; return a :class:`TrainResult`.
 
@@ -72,9 +73,13 @@ def train_classifier(
 
     ``train`` and ``test`` are ``(x, y)`` pairs (NumPy or torch). ``progress`` shows a tqdm bar (a
     string becomes its label). ``on_step(step, model)`` may return a dict of numbers to record.
+    ``max_seconds`` stops training after the first step that ends past that wall-clock time (a
+    time budget, as lesson 09's benchmark gives every model; ``steps`` stays the upper limit).
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"expected steps >= 1 and batch_size >= 1, got {steps}, {batch_size}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"expected max_seconds > 0 or None, got {max_seconds}")
     x, y = (_tensor(a) for a in train)
     if len(x) != len(y):
         raise ValueError(f"expected as many inputs as labels, got {len(x)} and {len(y)}")
@@ -103,6 +108,8 @@ def train_classifier(
         if on_step is not None:
             for key, value in (on_step(step, model) or {}).items():
                 result.extra.setdefault(key, []).append(value)
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            break
     result.seconds = time.perf_counter() - start
     if hasattr(bar, "close"):
         bar.close()

@@ -36,6 +36,7 @@ __all__ = [
     "generation_explorer",
     "chunked_kernel_trace",
     "chunked_kernel_stepper",
+    "results_explorer",
 ]
 
 
@@ -904,3 +905,98 @@ def _rectangle(t: int, row: int, colour: str, edge: str):
     from matplotlib.patches import Rectangle  # only the kernel stepper draws patches
 
     return Rectangle((t + 0.05, row + 0.1), 0.9, 0.8, facecolor=colour, edgecolor=edge, lw=1.2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 09 — the benchmark's results explorer
+# ----------------------------------------------------------------------------------------------
+
+EXPLORER_METRICS = ("training loss", "accuracy per seed")
+
+
+def _explorer_rows(record: dict, task: str):
+    rows = [row for row in record.get("rows", []) if row["task"] == task]
+    if not rows:
+        tasks = sorted({row["task"] for row in record.get("rows", [])})
+        raise ValueError(f"expected a task of the record, one of {tasks}, got {task!r}")
+    return rows
+
+
+def results_explorer(
+    record: dict, task: str | None = None, model: str = "all", metric: str = "training loss",
+    budget: float = 1.0,
+) -> InteractiveFigure:  # fmt: skip
+    """Lesson 09 widget: a benchmark record (``mamba-edu run evaluate``) → learning curves and
+    the table row.
+
+    Controls: ``task``; ``model`` ("all" or one family); ``metric``: "training loss" (axes 0: one
+    line per model and seed, the loss against training seconds) or "accuracy per seed" (axes 0:
+    one line per model, its held-out accuracy for each seed, with the chance level dashed);
+    ``budget``: the fraction of the training time shown, 0.05 … 1 (the loss curves stop there and
+    the title gives each model's loss reached at that budget). The figure's title holds the
+    table row of the chosen model (or of the best one).
+    """
+    tasks = list(record.get("tasks") or sorted({row["task"] for row in record.get("rows", [])}))
+    if not tasks or "runs" not in record:
+        raise ValueError("expected a record of `mamba-edu run evaluate` (with tasks, rows, runs)")
+    task = tasks[0] if task is None else task
+    rows = _explorer_rows(record, task)
+    models = [row["model"] for row in rows]
+    if model != "all" and model not in models:
+        raise ValueError(f"expected model 'all' or one of {models}, got {model!r}")
+    if metric not in EXPLORER_METRICS:
+        raise ValueError(f"expected metric one of {EXPLORER_METRICS}, got {metric!r}")
+    if not 0.05 <= budget <= 1.0:
+        raise ValueError(
+            f"expected budget (a fraction of the training time) in [0.05, 1], got {budget}"
+        )
+    seeds = record.get("seeds", [0])
+
+    def draw(fig: Figure, task: str, model: str, metric: str, budget: float):
+        rows = _explorer_rows(record, task)
+        chosen = [r for r in rows if model in ("all", r["model"])] or rows
+        ax = fig.add_subplot()
+        if metric == "training loss":
+            reached = []
+            for i, row in enumerate(chosen):
+                for seed in seeds:
+                    curve = record["runs"][f"{task} | {row['model']} | seed {seed}"]["curve"]
+                    t, loss = np.asarray(curve["seconds"]), np.asarray(curve["loss"])
+                    if len(t) == 0:
+                        continue
+                    keep = t <= budget * t[-1] + 1e-12
+                    keep[0] = True  # the first point always, even for a tiny budget
+                    ax.plot(t[keep], loss[keep], color=f"C{i}", lw=1.2,
+                            label=row["model"] if seed == seeds[0] else None)  # fmt: skip
+                    if seed == seeds[0]:
+                        reached.append(f"{row['model']} {loss[keep][-1]:.2f}")
+            ax.set_xlabel("training time (s, this run's machine)")
+            ax.set_ylabel("training loss (cross-entropy)")
+            ax.set_title(f"{task}: loss at {budget:.0%} of the budget — " + ", ".join(reached),
+                         fontsize=9)  # fmt: skip
+        else:
+            for i, row in enumerate(chosen):
+                ax.plot(range(len(row["accuracies"])), row["accuracies"], "o-", color=f"C{i}",
+                        label=row["model"])  # fmt: skip
+            ax.axhline(chosen[0]["chance"], color="0.5", ls="--", lw=1, label="chance")
+            ax.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
+            ax.set_xlabel("seed")
+            ax.set_ylabel("held-out accuracy")
+            ax.set_ylim(0, 1.05)
+            best = max(chosen, key=lambda r: r["accuracy"])
+            ax.set_title(
+                f"{task} — {best['model']}: {best['params']} parameters, state {best['state']}, "
+                f"{best['steps']} steps, accuracy {best['accuracy']:.3f} "
+                f"({best['min_accuracy']:.3f}–{best['max_accuracy']:.3f})",
+                fontsize=9,
+            )
+        ax.legend(fontsize=8, loc="best")
+
+    controls = {
+        "task": W.Dropdown(options=tasks, value=task, description="task"),
+        "model": W.Dropdown(options=["all", *models], value=model, description="model"),
+        "metric": W.Dropdown(options=list(EXPLORER_METRICS), value=metric, description="metric"),
+        "budget": W.FloatSlider(value=budget, min=0.05, max=1.0, step=0.05, description="budget",
+                                continuous_update=False),
+    }  # fmt: skip
+    return interactive_figure(controls, draw, figsize=(9.0, 3.6))

@@ -53,7 +53,9 @@ def test_registry_modules_have_the_interface():
 
 
 def test_unknown_names_and_settings_are_refused_clearly(tmp_path):
-    with pytest.raises(experiments.ExperimentError, match="unknown experiment 'lm_big'.*lru_ladder"):
+    with pytest.raises(
+        experiments.ExperimentError, match="unknown experiment 'lm_big'.*lru_ladder"
+    ):
         experiments.get("lm_big")
     with pytest.raises(experiments.ExperimentError, match=r"unknown setting\(s\) \['depth'\]"):
         experiments.run("lru_ladder", quick=True, out=tmp_path / "x.json", config={"depth": 2})

@@ -69,3 +69,119 @@ def test_selective_copying_rejects_bad_sizes():
         tasks.selective_copying(4, 2, n_memorize=3)
     with pytest.raises(ValueError, match="vocab >= 2"):
         tasks.selective_copying(4, 10, vocab=1)
+
+
+# ---- lesson 09's tasks ---------------------------------------------------------------------
+
+
+def _evaluate_listops(text: str) -> int:
+    """An evaluator written independently of the generator: a stack of open brackets, each
+    holding its operator and the values seen so far; the median by sorting."""
+    stack = []
+    result = None
+    for symbol in text.split():
+        if symbol.startswith("["):
+            stack.append((symbol, []))
+        elif symbol == "]":
+            op, values = stack.pop()
+            ordered = sorted(values)
+            middle = len(ordered) // 2
+            value = {
+                "[MIN": ordered[0],
+                "[MAX": ordered[-1],
+                "[SM": sum(values) % 10,
+                "[MED": ordered[middle]
+                if len(ordered) % 2
+                else (ordered[middle - 1] + ordered[middle]) // 2,
+            }[op]
+            if stack:
+                stack[-1][1].append(value)
+            else:
+                result = value
+        else:
+            stack[-1][1].append(int(symbol))
+    assert not stack, f"unclosed bracket in {text!r}"
+    return result
+
+
+def test_the_independent_listops_evaluator_on_hand_worked_examples():
+    assert _evaluate_listops("[MAX 2 9 [MIN 4 7 ] 0 ]") == 9
+    assert _evaluate_listops("[MED 1 2 3 4 ]") == 2  # median 2.5, truncated as LRA's int()
+    assert _evaluate_listops("[MED 3 1 2 ]") == 2
+    assert _evaluate_listops("[SM 9 9 [SM 5 6 ] ]") == 9  # 9 + 9 + 1 = 19
+
+
+def test_listops_labels_match_an_independent_evaluator():
+    tokens, labels = tasks.listops(300, max_length=48, min_length=20, max_depth=5, seed=3)
+    assert tokens.shape == (300, 48) and labels.shape == (300,)
+    for row, label in zip(tokens, labels, strict=True):
+        text = tasks.listops_text(row)
+        assert 20 <= len(text.split()) <= 48
+        assert _evaluate_listops(text) == label, text
+    # left padding: the expression ends at the last position, so a model reads the answer there
+    assert (tokens[:, -1] == tasks.LISTOPS_VOCAB - 1).all()
+    assert set(np.unique(labels)) == set(range(10))
+    nested = sum(tasks.listops_text(row).count("[") > 1 for row in tokens)
+    assert nested > 250  # min_length 20 forces most expressions to nest
+
+
+def test_listops_is_deterministic_per_seed():
+    a = tasks.listops(50, seed=7)
+    b = tasks.listops(50, seed=7)
+    c = tasks.listops(50, seed=8)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_listops_rejects_bad_settings():
+    with pytest.raises(ValueError, match="max_args >= 2"):
+        tasks.listops(4, max_args=1)
+    with pytest.raises(ValueError, match="min_length"):
+        tasks.listops(4, max_length=10, min_length=11)
+    with pytest.raises(ValueError, match="p_operator"):
+        tasks.listops(4, p_operator=1.0)
+    with pytest.raises(ValueError, match="ids in 0"):
+        tasks.listops_text(np.array([99]))
+
+
+def test_induction_heads_label_follows_the_first_trigger():
+    vocab = 6
+    tokens, labels = tasks.induction_heads(500, 20, vocab=vocab, seed=1)
+    assert tokens.shape == (500, 20) and labels.shape == (500,)
+    for row, label in zip(tokens, labels, strict=True):
+        where = np.flatnonzero(row == vocab)
+        assert len(where) == 2 and where[1] == 19 and where[0] <= 17
+        assert row[where[0] + 1] == label != vocab
+    assert set(np.unique(labels)) == set(range(vocab))
+    again = tasks.induction_heads(500, 20, vocab=vocab, seed=1)
+    assert np.array_equal(tokens, again[0]) and np.array_equal(labels, again[1])
+    with pytest.raises(ValueError, match="L >= 3"):
+        tasks.induction_heads(4, 2)
+
+
+def test_long_copy_is_the_string_then_its_teacher_forced_copy():
+    tokens, labels = tasks.long_copy(40, 7, vocab=5, seed=2)
+    assert tokens.shape == (40, 14) and labels.shape == (40, 7)
+    assert (tokens[:, 7] == 5).all() and tokens[:, :7].max() < 5
+    # answered at the last 7 positions: at the separator the first token, then each next one
+    for row, label in zip(tokens, labels, strict=True):
+        assert list(row[:7]) == list(label)
+        assert list(row[8:]) == list(label[:-1])
+    assert np.array_equal(tokens, tasks.long_copy(40, 7, vocab=5, seed=2)[0])
+    with pytest.raises(ValueError, match="length >= 1"):
+        tasks.long_copy(4, 0)
+
+
+def test_mqar_labels_are_the_values_stored_with_each_query():
+    vocab, pairs = 20, 6
+    tokens, labels = tasks.mqar(300, pairs, vocab=vocab, seed=5)
+    assert tokens.shape == (300, 18) and labels.shape == (300, 6)
+    for row, label in zip(tokens, labels, strict=True):
+        memory = dict(zip(row[0:12:2], row[1:12:2], strict=True))
+        assert len(memory) == pairs and len(set(memory.values())) == pairs  # all different
+        assert all(k < vocab // 2 <= v < vocab for k, v in memory.items())
+        assert sorted(row[12:]) == sorted(memory)  # each key asked once
+        assert [memory[q] for q in row[12:]] == list(label)
+    assert np.array_equal(tokens, tasks.mqar(300, pairs, vocab=vocab, seed=5)[0])
+    with pytest.raises(ValueError, match="vocab >= 2 \\* n_pairs"):
+        tasks.mqar(4, 11, vocab=20)

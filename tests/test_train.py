@@ -133,3 +133,15 @@ def test_train_language_model_rejects_bad_arguments():
         train_language_model(model, np.arange(100) % 5, np.arange(100) % 5, cpu_seconds=0)
     with pytest.raises(ValueError, match="train_ids"):
         train_language_model(model, np.arange(5), np.arange(100) % 5, length=8, progress=False)
+
+
+def test_a_time_budget_stops_training_early():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    result = train.train_classifier(
+        model, separable(256, 0), separable(64, 1), steps=10**7, max_seconds=0.2, progress=False
+    )
+    assert 1 <= len(result.losses) < 10**7 and 0.2 < result.seconds < 20
+    assert 0 <= result.accuracy <= 1
+    with pytest.raises(ValueError, match="max_seconds > 0"):
+        train.train_classifier(model, separable(8, 0), separable(8, 1), max_seconds=0)

@@ -401,3 +401,51 @@ def test_chunked_kernel_stepper_moves_and_labels_every_axes():
     assert fused[-1] < naive[-1] / 2
     with pytest.raises(ValueError, match="step"):
         widgets.chunked_kernel_stepper(L=8, step=9)
+
+
+def _evaluation_record():
+    """A hand-made record in the shape `mamba-edu run evaluate` writes: two models, two seeds."""
+    runs, rows = {}, []
+    for i, model in enumerate(("GRU", "Mamba")):
+        for seed in (0, 1):
+            runs[f"mqar | {model} | seed {seed}"] = dict(
+                curve=dict(step=[1, 2, 3, 4], seconds=[1.0, 2.0, 3.0, 4.0],
+                           loss=[4.0 - i, 3.0 - i, 2.0 - i, 1.5 - i]),
+            )  # fmt: skip
+        accuracies = [0.2 + 0.5 * i, 0.3 + 0.5 * i]
+        rows.append(
+            dict(task="mqar", model=model, params=1000 + i, state=64, steps=4, chance=0.1,
+                 accuracies=accuracies, accuracy=float(np.mean(accuracies)),
+                 min_accuracy=min(accuracies), max_accuracy=max(accuracies))
+        )  # fmt: skip
+    return dict(tasks=["mqar"], seeds=[0, 1], rows=rows, runs=runs)
+
+
+def test_results_explorer_budget_cuts_the_curves_and_accuracy_shows_each_seed():
+    ex = widgets.results_explorer(_evaluation_record())
+    lines = ex.line_data()
+    assert len(lines) == 4  # two models × two seeds
+    np.testing.assert_allclose(lines[0], [4.0, 3.0, 2.0, 1.5])
+    ex.controls["budget"].value = 0.5  # half of 4 s: the points at 1 s and 2 s
+    np.testing.assert_allclose(ex.line_data()[2], [3.0, 2.0])
+    assert "Mamba 2.00" in ex.figure.axes[0].get_title()
+    ex.controls["model"].value = "GRU"
+    assert len(ex.line_data()) == 2
+    ex.controls["metric"].value = "accuracy per seed"
+    accuracy, chance = ex.line_data()
+    np.testing.assert_allclose(accuracy, [0.2, 0.3])
+    np.testing.assert_allclose(chance, [0.1, 0.1])
+    ax = ex.figure.axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+
+
+def test_results_explorer_rejects_what_the_record_lacks():
+    record = _evaluation_record()
+    with pytest.raises(ValueError, match="task of the record"):
+        widgets.results_explorer(record, task="listops")
+    with pytest.raises(ValueError, match="model 'all' or one of"):
+        widgets.results_explorer(record, model="LSTM")
+    with pytest.raises(ValueError, match="budget"):
+        widgets.results_explorer(record, budget=2.0)
+    with pytest.raises(ValueError, match="record of `mamba-edu run evaluate`"):
+        widgets.results_explorer({"rows": []})

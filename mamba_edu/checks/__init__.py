@@ -1,6 +1,6 @@
 """Exercise self-checks: compare a learner's function with the reference and say what differs.
 
-Every exercise is *declared* as data in the module of its lesson (``lesson00`` … ``lesson08``),
+Every exercise is *declared* as data in the module of its lesson (``lesson00`` … ``lesson09``),
 keyed by its nbgrader ``grade_id``: the reference, the input cases (random ones and edge cases),
 the tolerances and the hint. One harness (:mod:`mamba_edu.checks.harness`) runs them all and
 reports the first problem in words. Lessons and nbgrader's hidden tests call
@@ -20,6 +20,7 @@ from . import (
     lesson06,
     lesson07,
     lesson08,
+    lesson09,
 )
 from .exercise import Exercise, random_cases
 from .harness import Case, CheckResult, CheckTimeout, check_function, describe_mismatch
@@ -42,6 +43,7 @@ from .lesson07 import (
     check_mamba_step,
 )
 from .lesson08 import check_chunk_backward, check_chunk_states, check_scan_io_bytes
+from .lesson09 import check_closest_width, check_fit_linear_memory, check_listops_value
 
 LESSONS = {
     "00": lesson00,
@@ -53,6 +55,7 @@ LESSONS = {
     "06": lesson06,
     "07": lesson07,
     "08": lesson08,
+    "09": lesson09,
 }
 
 EXERCISES: dict[str, Exercise] = {}
@@ -109,4 +112,8 @@ __all__ = [
     "check_scan_io_bytes",
     "check_chunk_states",
     "check_chunk_backward",
+    # lesson 09
+    "check_listops_value",
+    "check_closest_width",
+    "check_fit_linear_memory",
 ]

@@ -35,6 +35,7 @@ REGISTRY: dict[str, str] = {
     "lm_benchmark": "mamba_edu.experiments.lm_benchmark",
     "state_expansion": "mamba_edu.experiments.state_expansion",
     "lm": "mamba_edu.experiments.lm",
+    "evaluate": "mamba_edu.experiments.evaluate",
 }
 
 
