@@ -37,8 +37,8 @@ def test_workspace_then_changed_notebook_kept(tmp_path):
     mine = path.read_bytes()
     second = cli("workspace", str(ws))
     assert second.returncode == 0
-    assert "you have changed it" in second.stdout and "00_orientation.new.ipynb" in second.stdout
-    assert path.read_bytes() == mine
+    assert "you have changed it" in second.stdout and "no newer course version" in second.stdout
+    assert path.read_bytes() == mine and not (ws / "00_orientation.new.ipynb").exists()
 
 
 def test_unknown_lesson_exits_2_with_the_list(tmp_path):
