@@ -80,9 +80,8 @@ def _cmd_assign(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    # imported here: grading loads nbgrader, installed only with the instructor extra
     try:
-        from mamba_edu import grading
+        from mamba_edu import grading  # here: it loads nbgrader, only in the instructor extra
     except ImportError as exc:
         print(
             f"mamba-edu grade: error: grading needs nbgrader ({exc}); install the instructor "

@@ -181,9 +181,10 @@ class GradingExecute(Execute):
             inputs[grade_id] = [{"name": c.name, "args": c.args, "kwargs": c.kwargs} for c in cases]
             plan[i] = (grade_id, exercise, cases)
             sent.cells[i].source = (
+                "from mamba_edu.checks import EXERCISES as _mamba_edu_exercises\n"
                 "from mamba_edu.checks.harness import capture as _mamba_edu_capture\n"
                 f"_mamba_edu_capture(globals().get({named.group(1)!r}), {SANDBOX_MOUNT!r}, "
-                f"{grade_id!r})"
+                f"{grade_id!r}, _mamba_edu_exercises[{grade_id!r}])"
             )
             sent.cells[i].metadata[CAPTURE_KEY] = grade_id
 
@@ -214,10 +215,14 @@ class GradingExecute(Execute):
                     stdin=subprocess.DEVNULL,
                 )  # fmt: skip
                 if run.returncode != 0:
-                    self.log.warning("The sandbox ended with status %d: %s", run.returncode, run.stderr[-2000:])
+                    self.log.warning(
+                        "The sandbox ended with status %d: %s", run.returncode, run.stderr[-2000:]
+                    )
                     note = f"the submission's sandbox ended with status {run.returncode}"
             except subprocess.TimeoutExpired:
-                note = f"the submission ran past its {self.sandbox_timeout} s in all and was stopped"
+                note = (
+                    f"the submission ran past its {self.sandbox_timeout} s in all and was stopped"
+                )
                 self.log.warning("A submission ran past sandbox_timeout and was killed.")
             back = self._read_back(io_dir / "out.ipynb", len(nb.cells))
             self._merge(nb, back, plan, io_dir, note, harness)
@@ -334,7 +339,7 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "
 PASSED_ENV = ("LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 PASSED_ENV_PREFIXES = ("NUMBA_", "TRITON_")
 
-_SETUP = r"""
+_SETUP = rf"""
 set -eu
 R=$1; IO=$2; shift 2
 mount --make-rprivate /
@@ -345,18 +350,18 @@ while [ "$1" != "--" ]; do
   mkdir -p "$R$src"; mount --rbind "$src" "$R$src"; mount -o remount,bind,ro "$R$src"
 done
 shift
-mkdir -p "$R/proc" "$R/dev/shm" "$R/tmp" "$R/home" "$R{grading}" "$R{course}"
+mkdir -p "$R/proc" "$R/dev/shm" "$R/tmp" "$R/home" "$R{SANDBOX_MOUNT}" "$R{COURSE_MOUNT}"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 mount -t tmpfs -o size=1g,mode=1777,nosuid,nodev tmpfs "$R/tmp"
 mount -t tmpfs -o size=256m,mode=1777,nosuid,nodev tmpfs "$R/dev/shm"
 mount -t tmpfs -o size=256m,mode=755,nosuid,nodev tmpfs "$R/home"
 mkdir "$R/home/student"; chown "$SANDBOX_UID:$SANDBOX_UID" "$R/home/student"
 for d in null zero full random urandom; do touch "$R/dev/$d"; mount --bind "/dev/$d" "$R/dev/$d"; done
-mount --bind "$IO" "$R{grading}"
-mount --rbind "$COURSE" "$R{course}"; mount -o remount,bind,ro "$R{course}"
+mount --bind "$IO" "$R{SANDBOX_MOUNT}"
+mount --rbind "$COURSE" "$R{COURSE_MOUNT}"; mount -o remount,bind,ro "$R{COURSE_MOUNT}"
 ip link set lo up
 exec chroot "$R" "$@"
-""".format(grading=SANDBOX_MOUNT, course=COURSE_MOUNT)
+"""
 
 
 class SandboxError(RuntimeError):
@@ -381,7 +386,9 @@ def sandbox_kind() -> str:
     global _KIND
     if _KIND is not None:
         return _KIND
-    missing = [tool for tool in ("unshare", "chroot", "setpriv", "prlimit", "ip") if not shutil.which(tool)]
+    missing = [
+        tool for tool in ("unshare", "chroot", "setpriv", "prlimit", "ip") if not shutil.which(tool)
+    ]
     if missing:
         raise SandboxError(
             f"cannot grade in a sandbox: {', '.join(missing)} not found. Install util-linux and "
@@ -466,12 +473,16 @@ def _readonly_paths() -> list[str]:
     """What the sandbox sees of this machine, read-only: the system and this Python, nothing else."""
     paths = [d for d in SYSTEM_DIRS if os.path.lexists(d)]
     for prefix in {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}:
-        if not any(prefix == p or prefix.startswith(p + "/") for p in paths if not os.path.islink(p)):
+        if not any(
+            prefix == p or prefix.startswith(p + "/") for p in paths if not os.path.islink(p)
+        ):
             paths.append(prefix)
     return paths
 
 
-def sandbox_command(io_dir: Path, root_dir: Path, argv: list[str], memory_gb: float | None) -> list[str]:
+def sandbox_command(
+    io_dir: Path, root_dir: Path, argv: list[str], memory_gb: float | None
+) -> list[str]:
     """The command that runs ``argv`` in a fresh sandbox whose ``/grading`` is ``io_dir``."""
     kind = sandbox_kind()
     uid = SANDBOX_UID if kind == "root" else 0
@@ -591,7 +602,9 @@ def grade(course_dir: str | os.PathLike, lesson: str, nbgrader_args: list[str] =
             f"`mamba-edu assign {lesson} --course {folder}`."
         )
     # an assignment of the course folder by its own name, else a lesson (00, orientation, …)
-    name = lesson if (folder / "source" / lesson).is_dir() else course.find_lessons([lesson])[0].name
+    name = (
+        lesson if (folder / "source" / lesson).is_dir() else course.find_lessons([lesson])[0].name
+    )
     if not (folder / "source" / name).is_dir():
         raise GradingError(
             f"{folder} has no assignment {name} (no source/{name}/). Lay it out with "
@@ -610,7 +623,9 @@ def grade(course_dir: str | os.PathLike, lesson: str, nbgrader_args: list[str] =
     status = subprocess.run(command, cwd=folder).returncode
     problem = gradebook_problem(folder / GRADEBOOK)
     if problem is not None:
-        raise GradingError(f"after grading, {GRADEBOOK} is {problem}; the backup is under {BACKUPS}/")
+        raise GradingError(
+            f"after grading, {GRADEBOOK} is {problem}; the backup is under {BACKUPS}/"
+        )
     return status
 
 

@@ -248,11 +248,12 @@ def test_workspace_checks_every_file_before_writing_one(tmp_path, monkeypatch):
 
     ws = tmp_path / "ws"
     course.update_workspace(ws, ["00", "01"])
+    old = course._notebook_bytes(nbformat.v4.new_notebook())  # an older course version
     for name in ("00_orientation.ipynb", "01_recurrent_networks.ipynb"):
         _as_if_the_course_changed(ws, name)
-        (ws / name).write_bytes(b"")  # what was written last time, per the manifest below
+        (ws / name).write_bytes(old)  # what was written last time, per the manifest below
     manifest = json.loads((ws / course.MANIFEST).read_text())
-    manifest["written"] = {k: course._sha(b"") for k in manifest["written"]}
+    manifest["written"] = {k: course._sha(old) for k in manifest["written"]}
     (ws / course.MANIFEST).write_text(json.dumps(manifest))
     before = {p.name: p.read_bytes() for p in ws.iterdir()}
     locked = ws / "01_recurrent_networks.ipynb"
@@ -265,7 +266,9 @@ def test_workspace_checks_every_file_before_writing_one(tmp_path, monkeypatch):
 
     monkeypatch.setattr(io, "open", no_writing_there)
     monkeypatch.setattr("builtins.open", no_writing_there)
-    with pytest.raises(course.CourseError, match="cannot write .*01_recurrent_networks.ipynb.*Nothing was written"):
+    with pytest.raises(
+        course.CourseError, match="cannot write .*01_recurrent_networks.ipynb.*Nothing was written"
+    ):
         course.update_workspace(ws, ["00", "01"])
     assert {p.name: p.read_bytes() for p in ws.iterdir()} == before
 

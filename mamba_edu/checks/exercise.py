@@ -14,7 +14,6 @@ import numpy as np
 
 from .harness import Case, CheckResult, check_function
 
-
 # Grading draws fresh inputs: every declaration builds its random inputs with `rng(seed)`, so a
 # salt set here (by `fresh_cases`) turns the fixed seeds of the self-checks into new ones, for
 # every lesson at once. None (the default): the self-checks' own, repeatable cases.
@@ -37,7 +36,9 @@ def fresh_cases(exercise: Exercise, salt: int) -> list[Case]:
         raise ValueError(f"salt must be a non-negative int, got {salt!r}")
     previous, _SALT = _SALT, salt
     try:
-        return list(exercise.cases()) + list(exercise.hidden_cases() if exercise.hidden_cases else [])
+        return list(exercise.cases()) + list(
+            exercise.hidden_cases() if exercise.hidden_cases else []
+        )
     finally:
         _SALT = previous
 

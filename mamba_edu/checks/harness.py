@@ -16,6 +16,7 @@ modules ``lesson00`` … hold them as data, keyed by the nbgrader ``grade_id``.
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import io
 import json
@@ -371,7 +372,8 @@ def pack(value: Any, arrays: dict[str, np.ndarray], *, what: str = "value") -> A
     """``value`` as JSON-ready structure; its arrays go to ``arrays`` under fresh keys.
 
     Understood: None, bool, int, float, complex, str, NumPy scalars and arrays (not of dtype
-    object), NumPy's default random generator (PCG64), and tuples, lists and dicts (with str keys) of those. Anything else raises
+    object), NumPy's default random generator (PCG64), module-level functions of the course (by
+    name), and tuples, lists and dicts (with str keys) of those. Anything else raises
     :class:`RecordError` naming ``what``.
     """
     if value is None or isinstance(value, (bool, str)):
@@ -392,13 +394,24 @@ def pack(value: Any, arrays: dict[str, np.ndarray], *, what: str = "value") -> A
     if isinstance(value, np.random.Generator) and type(value.bit_generator) is np.random.PCG64:
         # a sampler's input (lesson 04): sent as its state, rebuilt on the other side
         return {"t": "generator", "v": value.bit_generator.state}
+    if inspect.isfunction(value) and _course_function(value.__module__, value.__qualname__):
+        # a course function given as an input (lesson 03's scan operators): sent by name
+        return {"t": "function", "v": [value.__module__, value.__qualname__]}
     if isinstance(value, (tuple, list)):
         items = tuple.__iter__(value) if isinstance(value, tuple) else list.__iter__(value)
         kind = "tuple" if isinstance(value, tuple) else "list"
         return {"t": kind, "v": [pack(v, arrays, what=f"{what}[{i}]") for i, v in enumerate(items)]}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {"t": "dict", "v": {k: pack(v, arrays, what=f"{what}[{k!r}]") for k, v in value.items()}}
+        return {
+            "t": "dict",
+            "v": {k: pack(v, arrays, what=f"{what}[{k!r}]") for k, v in value.items()},
+        }
     raise RecordError(f"{what} is {type_name(value)}, which cannot be recorded for grading")
+
+
+def _course_function(module: str, qualname: str) -> bool:
+    """A function of the course's own modules, reachable by name (not a lambda or a closure)."""
+    return module.startswith("mamba_edu.") and "<" not in qualname
 
 
 def unpack(tree: Any, arrays: Any) -> Any:
@@ -418,6 +431,13 @@ def unpack(tree: Any, arrays: Any) -> Any:
     elif kind in ("array", "scalar"):
         arr = arrays[str(tree["k"])]
         return arr if kind == "array" else arr[()]
+    elif kind == "function":
+        module, qualname = (str(v) for v in tree["v"])
+        if _course_function(module, qualname):
+            found = importlib.import_module(module)
+            for part in qualname.split("."):
+                found = getattr(found, part)
+            return found
     elif kind == "generator":
         bit_generator = np.random.PCG64()
         bit_generator.state = tree["v"]
@@ -558,18 +578,18 @@ def judge_records(
     return finish(True, exercise, detail, len(cases), len(cases), True)
 
 
-def capture(fn: Any, folder: str, grade_id: str) -> None:
+def capture(fn: Any, folder: str, grade_id: str, exercise: Any) -> None:
     """In a student's sandboxed kernel: record ``fn``'s outputs on the inputs the grader left.
 
+    ``exercise`` is the declaration (:class:`~mamba_edu.checks.exercise.Exercise`) of ``grade_id``.
     The grader wrote ``<folder>/inputs.{json,npz}`` (cases for every exercise, fresh random
     values); this writes ``<folder>/outputs-<grade_id>.{json,npz}`` and prints one line. What the
     student's code does to this function or to NumPy here can only spoil their own record.
     """
-    # imported here: this module is imported by the package that declares the exercises
-    from mamba_edu.checks import EXERCISES
-
-    exercise = EXERCISES[grade_id]
-    cases = [Case(c["name"], tuple(c["args"]), dict(c["kwargs"])) for c in read_record(folder + "/inputs")[grade_id]]
+    cases = [
+        Case(c["name"], tuple(c["args"]), dict(c["kwargs"]))
+        for c in read_record(folder + "/inputs")[grade_id]
+    ]
     records = record_outputs(fn, cases, adapt=exercise.adapt, timeout=exercise.timeout)
     safe = []
     for case, rec in zip(cases, records, strict=False):
@@ -577,6 +597,8 @@ def capture(fn: Any, folder: str, grade_id: str) -> None:
             pack(rec, {})
             safe.append(rec)
         except RecordError as exc:
-            safe.append({"error": f"on case '{case.name}', your output could not be recorded: {exc}."})
+            safe.append(
+                {"error": f"on case '{case.name}', your output could not be recorded: {exc}."}
+            )
     write_record(f"{folder}/outputs-{grade_id}", safe)
     print(f"{grade_id}: outputs on {len(cases)} fresh cases recorded; the grader checks them.")
