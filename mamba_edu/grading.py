@@ -27,6 +27,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import sqlite3
@@ -214,6 +215,12 @@ class GradingExecute(Execute):
                     command, capture_output=True, text=True, timeout=self.sandbox_timeout,
                     stdin=subprocess.DEVNULL,
                 )  # fmt: skip
+                if run.returncode != 0 and not (io_dir / "out.ipynb").exists():
+                    # the runner never finished: the sandbox itself failed (not the student's
+                    # code, whose failures the runner records); grading on would score zeros
+                    raise SandboxError(
+                        f"the sandbox failed (status {run.returncode}): {run.stderr[-1500:]}"
+                    )
                 if run.returncode != 0:
                     self.log.warning(
                         "The sandbox ended with status %d: %s", run.returncode, run.stderr[-2000:]
@@ -488,7 +495,11 @@ def sandbox_command(
     uid = SANDBOX_UID if kind == "root" else 0
     limits = ["--nproc=512", f"--fsize={2**30}", "--core=0"]
     if memory_gb:
-        limits.append(f"--as={int((memory_gb + 4) * GIB)}")  # the runner too; the kernel gets less
+        # the runner too (the kernel limits itself lower); never above a limit already set, which
+        # prlimit could not raise
+        wanted = int((memory_gb + 4) * GIB)
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        limits.append(f"--as={wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)}")
     inner = [
         "prlimit", *limits, "--",
         "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
