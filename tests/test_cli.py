@@ -151,3 +151,11 @@ def test_run_quick_writes_its_record(tmp_path):
     record = json.loads(target.read_text())
     assert record["command"] == f"mamba-edu run lru_ladder --quick --out {target}"
     assert record["quick"] is True and len(record["rows"]) == 6
+
+
+def test_grade_refuses_a_folder_that_is_not_a_course(tmp_path):
+    out = cli("grade", "00", "--course", str(tmp_path))
+    assert out.returncode == 2
+    assert "is not a course folder (no nbgrader_config.py)" in out.stderr
+    assert "mamba-edu assign 00" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "backups").exists()  # nothing written
