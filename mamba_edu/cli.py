@@ -5,6 +5,7 @@ mamba-edu workspace [DIR] [-l N ...] write or refresh your student notebooks (ne
 mamba-edu build [--out DIR] [N ...]  build the instructor notebooks (what CI executes)
 mamba-edu solution LESSON EXERCISE   print the solution of one exercise
 mamba-edu assign [N ...] --course DIR lay out an nbgrader course folder (instructors)
+mamba-edu grade LESSON --course DIR  grade every submission, each in its own sandbox (instructors)
 mamba-edu run NAME [--quick] [--out PATH]  run a long experiment, store it as JSON (--list: which)
 """
 
@@ -31,12 +32,12 @@ def _cmd_workspace(args) -> int:
     actions = course.update_workspace(args.dir, args.lesson)
     for action in actions:
         print(f"  {action.describe()}")
-    kept = [a for a in actions if a.action == "kept yours"]
+    kept = [a for a in actions if a.action == "kept yours" and a.new_version is not None]
     print(f"Workspace ready in {args.dir} ({len(actions)} lesson(s)).")
     if kept:
         print(
             f"{len(kept)} notebook(s) you changed were kept; compare each with its .new version and "
-            f"copy over what you want."
+            f"copy over what you want (a later course version replaces the .new file)."
         )
     return 0
 
@@ -76,6 +77,23 @@ def _cmd_assign(args) -> int:
         f"(see docs/INSTRUCTORS.md)"
     )
     return 0
+
+
+def _cmd_grade(args) -> int:
+    try:
+        from mamba_edu import grading  # here: it loads nbgrader, only in the instructor extra
+    except ImportError as exc:
+        print(
+            f"mamba-edu grade: error: grading needs nbgrader ({exc}); install the instructor "
+            f"extra: pip install -e '.[instructor]'",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return grading.grade(args.course, args.lesson, args.nbgrader_args)
+    except grading.GradingError as exc:
+        print(f"mamba-edu grade: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _cmd_run(args) -> int:
@@ -166,6 +184,25 @@ def _parser() -> argparse.ArgumentParser:
         "--course-id", default="mamba-edu", help="nbgrader course id (default: mamba-edu)"
     )
     p.set_defaults(func=_cmd_assign)
+
+    p = sub.add_parser(
+        "grade",
+        help="grade every submission of a lesson, each in its own sandbox (instructors)",
+        description="Back up gradebook.db and submitted/ (a damaged or deleted gradebook is "
+        "restored from the newest good backup), then run `nbgrader autograde LESSON` with every "
+        "submission in its own sandbox: no network, no view of the course folder, its processes "
+        "killed at the end; the hidden tests are judged outside the student's process on fresh "
+        "inputs. Then use nbgrader as usual (generate_feedback, export). See docs/INSTRUCTORS.md.",
+    )
+    p.add_argument("lesson", metavar="LESSON", help="e.g. 00, orientation or 00_orientation")
+    p.add_argument("--course", required=True, metavar="DIR", help="the nbgrader course folder")
+    p.add_argument(
+        "nbgrader_args",
+        nargs="*",
+        metavar="NBGRADER_ARG",
+        help="more options for nbgrader autograde, after --, e.g. -- --student alice",
+    )
+    p.set_defaults(func=_cmd_grade)
 
     p = sub.add_parser(
         "run",

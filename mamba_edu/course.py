@@ -245,6 +245,8 @@ class FileAction:
         name = self.path.name if isinstance(self.path, Path) else self.path
         if self.action != "kept yours":
             return f"{name}: {self.action}"
+        if self.new_version is None:
+            return f"{name}: you have changed it, so it was left as it is (no newer course version)"
         if isinstance(self.new_version, Path):  # a notebook written beside the learner's
             where = f"the new version is beside it as {self.new_version.name}"
         else:
@@ -290,32 +292,65 @@ def _is_notebook(path: Path) -> bool:
     return True
 
 
-def _beside(path: Path, data: bytes) -> Path:
-    """A file name next to ``path`` for the course's newer version: free, or already holding ``data``."""
-    candidate = path.with_name(f"{path.stem}.new{path.suffix}")
-    n = 2
-    while candidate.exists() and not (candidate.is_file() and candidate.read_bytes() == data):
-        candidate = path.with_name(f"{path.stem}.new{n}{path.suffix}")
-        n += 1
-    return candidate
+def _beside(path: Path) -> Path:
+    """Where the course's newer version of a notebook the learner changed goes: ``NN.new.ipynb``.
+
+    One such file per lesson: a later course version replaces it (it is the course's, never the
+    learner's work), so versions do not pile up as ``.new2``, ``.new3``….
+    """
+    return path.with_name(f"{path.stem}.new{path.suffix}")
 
 
-def _refresh(target: Path, key: str, data: bytes, manifest: dict[str, str], put_new):
+def _plan(target: Path, key: str, data: bytes, manifest: dict[str, str]) -> str:
+    """What :func:`_refresh` will do with ``target``, without touching it.
+
+    "created", "unchanged" or "updated"; "kept yours" (changed by hand since mamba-edu wrote it,
+    and the course has a version the learner has not been offered yet: it goes elsewhere); or
+    "yours" (changed by hand, and the course has not changed since it was last offered).
+    """
+    if not target.exists():
+        return "created"
+    current = target.read_bytes()
+    if current == data:
+        return "unchanged"
+    if manifest.get(key) == _sha(current):
+        return "updated"
+    return "yours" if manifest.get(key) == _sha(data) else "kept yours"
+
+
+def _refresh(
+    target: Path, key: str, data: bytes, manifest: dict[str, str], put_new, *, offer_once=True
+):
     """Write ``data`` to ``target`` unless someone changed the file since mamba-edu last wrote it
-    (``manifest[key]`` is the checksum of what it wrote). A changed file is kept and
-    ``put_new(target, data)`` puts the course's version elsewhere. Returns (what was done:
-    "created", "unchanged", "updated" or "kept yours"; where the new version went, or None)."""
-    if target.exists():
-        current = target.read_bytes()
-        if current != data and manifest.get(key) != _sha(current):
-            return "kept yours", put_new(target, data)
-        action = "unchanged" if current == data else "updated"
-    else:
-        action = "created"
-    if action != "unchanged":
+    (``manifest[key]`` is the checksum of the course's version last written or offered). A changed
+    file is kept; ``put_new(target, data)`` puts the course's version elsewhere, once per course
+    version (``offer_once=False``: at every run). Returns (the action of :func:`_plan`, where the
+    new version went or None)."""
+    action = _plan(target, key, data, manifest)
+    if action == "yours" and not offer_once:
+        action = "kept yours"
+    where = None
+    if action in ("created", "updated"):
         target.write_bytes(data)
+    elif action == "kept yours":
+        where = put_new(target, data)
     manifest[key] = _sha(data)
-    return action, None
+    return ("kept yours" if action == "yours" else action), where
+
+
+def _prove_writable(path: Path) -> None:
+    """Raise :class:`CourseError` unless ``path`` (an existing file) can be written.
+
+    Opened for appending, which changes nothing; a permission test would not do (root passes it).
+    """
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise CourseError(
+            f"cannot write {path}: {exc.strerror}. Nothing was written: make it writable (or move "
+            f"it away) and run the command again."
+        ) from None
 
 
 def update_workspace(folder: str | os.PathLike, specs: list[str] | None = None) -> list[FileAction]:
@@ -323,8 +358,10 @@ def update_workspace(folder: str | os.PathLike, specs: list[str] | None = None) 
 
     A notebook is replaced only when its bytes are exactly what this command wrote last time (the
     manifest records a checksum). A notebook the learner changed (or one the manifest does not
-    know) is kept; the new version goes beside it as ``NN_slug.new.ipynb``. A file in the way that
-    is not a notebook stops the command before anything is written.
+    know) is kept; when the course's version changed since it was last offered, the new version
+    goes beside it as ``NN_slug.new.ipynb`` (one file, replaced by later versions). Every file is
+    checked before anything is written: a file in the way that is not a notebook, or one that
+    cannot be written, stops the command with one sentence.
     """
     folder = Path(folder)
     chosen = find_lessons(specs)
@@ -341,19 +378,41 @@ def update_workspace(folder: str | os.PathLike, specs: list[str] | None = None) 
             )
         planned.append((target, _notebook_bytes(student_notebook(build_notebook(lesson)))))
 
+    # check everything before writing anything: a file that cannot be written must not leave
+    # the workspace half refreshed with its manifest unsaved
+    for target, data in planned:
+        action = _plan(target, target.name, data, manifest)
+        if action == "updated":
+            _prove_writable(target)
+        elif action == "kept yours":
+            beside = _beside(target)
+            if beside.exists() and (beside.is_dir() or not _is_notebook(beside)):
+                raise CourseError(
+                    f"{beside} is in the way and is not a notebook. Nothing was written: move it "
+                    f"away and run the command again."
+                )
+            if beside.exists():
+                _prove_writable(beside)
+
     def put_beside(target: Path, data: bytes) -> Path:
-        beside = _beside(target, data)
-        if not beside.exists():
-            beside.write_bytes(data)
+        beside = _beside(target)
+        beside.write_bytes(data)
         return beside
 
     actions = []
-    for target, data in planned:
-        action, beside = _refresh(target, target.name, data, manifest, put_beside)
-        actions.append(FileAction(target, action, beside))
-    (folder / MANIFEST).write_text(
-        json.dumps({"written": manifest}, indent=1, sort_keys=True) + "\n"
-    )
+    try:
+        for target, data in planned:
+            action, beside = _refresh(target, target.name, data, manifest, put_beside)
+            actions.append(FileAction(target, action, beside))
+    except OSError as exc:  # lost a race with something else writing there
+        raise CourseError(
+            f"cannot write in {folder}: {exc.strerror} ({exc.filename}); the notebooks before it "
+            f"were refreshed and recorded. Fix that and run the command again."
+        ) from None
+    finally:
+        (folder / MANIFEST).write_text(
+            json.dumps({"written": manifest}, indent=1, sort_keys=True) + "\n"
+        )
     return actions
 
 
@@ -620,6 +679,10 @@ c.Execute.timeout = {timeout}  # seconds per cell: keep it above the slowest cel
 c.Execute.interrupt_on_timeout = True  # a cell that runs too long is stopped; grading carries on
 c.GradingExecute.solution_timeout = {solution_timeout}  # seconds for a cell students write
 c.GradingExecute.memory_limit_gb = {memory_gb}  # address space of the grading kernel
+# Each submission runs in its own sandbox (no network, no view of this folder, its processes
+# killed at the end) and the hidden tests are judged outside it, on fresh inputs; see the guide's
+# "Grading untrusted code". False only for code you trust: it then runs with your rights here.
+c.GradingExecute.sandbox = True
 
 # A test cell a student deleted is put back and run, so deleting a test cannot skip it.
 c.OverwriteCells.add_missing_cells = True
@@ -718,7 +781,8 @@ def assign(
     for rel, data in planned:
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        action, new_rel = _refresh(target, rel, data, manifest, put_aside)
+        # the instructor's mamba-edu-new/ copy is refreshed at every run, as before
+        action, new_rel = _refresh(target, rel, data, manifest, put_aside, offer_once=False)
         actions.append(FileAction(rel, action, new_rel))
     manifest_path.write_text(json.dumps({"written": manifest}, indent=1, sort_keys=True) + "\n")
     return actions

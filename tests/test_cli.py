@@ -37,8 +37,8 @@ def test_workspace_then_changed_notebook_kept(tmp_path):
     mine = path.read_bytes()
     second = cli("workspace", str(ws))
     assert second.returncode == 0
-    assert "you have changed it" in second.stdout and "00_orientation.new.ipynb" in second.stdout
-    assert path.read_bytes() == mine
+    assert "you have changed it" in second.stdout and "no newer course version" in second.stdout
+    assert path.read_bytes() == mine and not (ws / "00_orientation.new.ipynb").exists()
 
 
 def test_unknown_lesson_exits_2_with_the_list(tmp_path):
@@ -151,3 +151,11 @@ def test_run_quick_writes_its_record(tmp_path):
     record = json.loads(target.read_text())
     assert record["command"] == f"mamba-edu run lru_ladder --quick --out {target}"
     assert record["quick"] is True and len(record["rows"]) == 6
+
+
+def test_grade_refuses_a_folder_that_is_not_a_course(tmp_path):
+    out = cli("grade", "00", "--course", str(tmp_path))
+    assert out.returncode == 2
+    assert "is not a course folder (no nbgrader_config.py)" in out.stderr
+    assert "mamba-edu assign 00" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "backups").exists()  # nothing written

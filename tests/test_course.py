@@ -3,6 +3,7 @@
 import copy
 import json
 import re
+from pathlib import Path
 
 import jupytext
 import nbformat
@@ -198,6 +199,13 @@ def test_workspace_created_then_unchanged(tmp_path):
     assert {a.action for a in again} == {"unchanged"}
 
 
+def _as_if_the_course_changed(ws: Path, name: str) -> None:
+    """Make the manifest say the course's version last offered for ``name`` was another one."""
+    manifest = json.loads((ws / course.MANIFEST).read_text())
+    manifest["written"][name] = course._sha(b"an older course version")
+    (ws / course.MANIFEST).write_text(json.dumps(manifest))
+
+
 def test_workspace_never_overwrites_a_changed_notebook(tmp_path):
     ws = tmp_path / "ws"
     course.update_workspace(ws, ["00"])
@@ -206,20 +214,63 @@ def test_workspace_never_overwrites_a_changed_notebook(tmp_path):
     nb.cells[0].source += "\n\nMy own notes."
     nbformat.write(nb, path)
     mine = path.read_bytes()
+    beside = ws / "00_orientation.new.ipynb"
 
+    # the course has not changed: the learner's file is kept and no copy of the course's is made
+    actions = course.update_workspace(ws, ["00"])
+    assert actions[0].action == "kept yours" and actions[0].new_version is None
+    assert path.read_bytes() == mine and not beside.exists()
+    assert "no newer course version" in actions[0].describe()
+
+    # the course changed: its version goes beside, once
+    _as_if_the_course_changed(ws, path.name)
     actions = course.update_workspace(ws, ["00"])
     assert actions[0].action == "kept yours"
-    assert path.read_bytes() == mine
-    beside = ws / "00_orientation.new.ipynb"
     assert actions[0].new_version == beside and beside.exists()
     assert "you have changed it" in actions[0].describe()
-    # running again reuses the same .new file rather than piling up copies
+    beside.unlink()  # the learner has read it and deletes it: it is not made again
+    course.update_workspace(ws, ["00"])
+    assert sorted(p.name for p in ws.glob("*.ipynb")) == ["00_orientation.ipynb"]
+    # a later course version replaces the one .new file rather than piling up .new2, .new3
+    nbformat.write(nbformat.v4.new_notebook(), beside)  # an older .new, with no cells
+    _as_if_the_course_changed(ws, path.name)
     course.update_workspace(ws, ["00"])
     assert sorted(p.name for p in ws.glob("*.ipynb")) == [
         "00_orientation.ipynb",
         "00_orientation.new.ipynb",
     ]
+    assert nbformat.read(beside, as_version=4).cells
     assert path.read_bytes() == mine
+
+
+def test_workspace_checks_every_file_before_writing_one(tmp_path, monkeypatch):
+    import io
+
+    ws = tmp_path / "ws"
+    course.update_workspace(ws, ["00", "01"])
+    old = course._notebook_bytes(nbformat.v4.new_notebook())  # an older course version
+    for name in ("00_orientation.ipynb", "01_recurrent_networks.ipynb"):
+        _as_if_the_course_changed(ws, name)
+        (ws / name).write_bytes(old)  # what was written last time, per the manifest below
+    manifest = json.loads((ws / course.MANIFEST).read_text())
+    manifest["written"] = {k: course._sha(old) for k in manifest["written"]}
+    (ws / course.MANIFEST).write_text(json.dumps(manifest))
+    before = {p.name: p.read_bytes() for p in ws.iterdir()}
+    locked = ws / "01_recurrent_networks.ipynb"
+    real_open = io.open
+
+    def no_writing_there(file, mode="r", *args, **kwargs):
+        if Path(file) == locked and any(m in mode for m in "wa+"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", no_writing_there)
+    monkeypatch.setattr("builtins.open", no_writing_there)
+    with pytest.raises(
+        course.CourseError, match="cannot write .*01_recurrent_networks.ipynb.*Nothing was written"
+    ):
+        course.update_workspace(ws, ["00", "01"])
+    assert {p.name: p.read_bytes() for p in ws.iterdir()} == before
 
 
 def test_workspace_updates_an_untouched_notebook_when_the_course_changes(tmp_path):

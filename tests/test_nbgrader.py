@@ -20,6 +20,10 @@ out a course folder with ``mamba-edu assign``, then runs the ordinary nbgrader c
 * ``renamed``: the solutions under another file name: not graded (nbgrader reports it by name),
   no points.
 
+Every notebook is graded the way the course's ``nbgrader_config.py`` sets up: in its own sandbox,
+with the test cells judged outside it (``mamba_edu.grading``; the hostile kinds that attack the
+grader itself are in ``tests/test_grading_sandbox.py``).
+
 The hostile students are graded first (nbgrader goes in alphabetical order), so the two honest
 students' results also show that the others did not disturb them. Every submitted file must be
 byte for byte the same afterwards.

@@ -14,9 +14,33 @@ import numpy as np
 
 from .harness import Case, CheckResult, check_function
 
+# Grading draws fresh inputs: every declaration builds its random inputs with `rng(seed)`, so a
+# salt set here (by `fresh_cases`) turns the fixed seeds of the self-checks into new ones, for
+# every lesson at once. None (the default): the self-checks' own, repeatable cases.
+_SALT: int | None = None
+
 
 def rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+    """The generator of one declared case: ``seed`` alone, or mixed with the grading salt."""
+    return np.random.default_rng(seed if _SALT is None else [_SALT, seed])
+
+
+def fresh_cases(exercise: Exercise, salt: int) -> list[Case]:
+    """``exercise``'s cases with the random ones drawn anew from ``salt`` (edge cases unchanged).
+
+    Used by grading, so that the inputs a submission is judged on are ones it has never seen:
+    answers hard-coded for the self-check's cases do not pass.
+    """
+    global _SALT
+    if isinstance(salt, bool) or not isinstance(salt, int) or salt < 0:
+        raise ValueError(f"salt must be a non-negative int, got {salt!r}")
+    previous, _SALT = _SALT, salt
+    try:
+        return list(exercise.cases()) + list(
+            exercise.hidden_cases() if exercise.hidden_cases else []
+        )
+    finally:
+        _SALT = previous
 
 
 def random_cases(
@@ -51,6 +75,8 @@ class Exercise:
     adapt: Callable[[Callable], Callable] | None = None
     rename: tuple[tuple[str, str], ...] = ()
     hint: str | None = None
+    # cases used only when grading (shapes or edge cases the self-check does not show)
+    hidden_cases: Callable[[], list[Case]] | None = None
 
     def check(self, fn: Callable, *, quiet: bool = False, timeout: Any = ...) -> CheckResult:
         """Check ``fn``; ``timeout`` in seconds per call (default: the declaration's; None: none)."""
@@ -60,13 +86,18 @@ class Exercise:
             candidate, self.reference, self.cases(), exercise=self.grade_id, rtol=self.rtol,
             atol=self.atol, timeout=timeout, quiet=True, validate=self.validate,
         )  # fmt: skip
+        result = self.reword(result)
+        if not quiet:
+            print(result.message)
+        return result
+
+    def reword(self, result: CheckResult) -> CheckResult:
+        """``result`` with this exercise's wording: ``rename`` applied, ``hint`` after a wrong value."""
         message = result.message
         for old, new in self.rename:
             message = message.replace(old, new)
         if not result.ok and self.hint and " differs " in message:
             message += f"\n   Hint: {self.hint}"
-        if not quiet:
-            print(message)
         return CheckResult(result.ok, result.exercise, message, result.passed, result.total)
 
 

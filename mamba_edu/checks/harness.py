@@ -16,7 +16,12 @@ modules ``lesson00`` … hold them as data, keyed by the nbgrader ``grade_id``.
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
+import io
+import json
+import os
+import stat
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -346,3 +351,254 @@ def finish(
     if not quiet:
         print(message)
     return CheckResult(ok, exercise, message, passed, total)
+
+
+# ----------------------------------------------------------------------------------------------
+# Grading with the verdict outside the student's process
+# ----------------------------------------------------------------------------------------------
+# When a class is graded (mamba_edu.grading), the student's kernel only computes the student's
+# outputs on inputs it receives and writes them out as plain data: JSON for the structure, one
+# .npz file for the arrays, never pickle (reading a pickle runs code). The grading process, which
+# no student code ever ran in, computes the reference and judges them with the functions above.
+
+MAX_RECORD_BYTES = 256 * 2**20  # a record larger than this is not read back (a hostile one)
+
+
+class RecordError(Exception):
+    """Data that cannot travel in or out of the sandbox as a record (names what and why)."""
+
+
+def pack(value: Any, arrays: dict[str, np.ndarray], *, what: str = "value") -> Any:
+    """``value`` as JSON-ready structure; its arrays go to ``arrays`` under fresh keys.
+
+    Understood: None, bool, int, float, complex, str, NumPy scalars and arrays (not of dtype
+    object), NumPy's default random generator (PCG64), module-level functions of the course (by
+    name), and tuples, lists and dicts (with str keys) of those. Anything else raises
+    :class:`RecordError` naming ``what``.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return {"t": "atom", "v": value}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"t": "int", "v": str(int(value))}  # a string: JSON numbers lose big ints
+    if isinstance(value, float):
+        return {"t": "float", "v": float.hex(float(value))}  # hex: exact, inf and nan included
+    if isinstance(value, complex):
+        return {"t": "complex", "v": [float.hex(value.real), float.hex(value.imag)]}
+    if isinstance(value, (np.ndarray, np.generic)):
+        arr = np.ndarray.view(np.asarray(value), np.ndarray)
+        if arr.dtype.hasobject:
+            raise RecordError(f"{what} is an array of Python objects, which cannot be recorded")
+        key = f"a{len(arrays)}"
+        arrays[key] = np.array(arr, copy=True)
+        return {"t": "array" if isinstance(value, np.ndarray) else "scalar", "k": key}
+    if isinstance(value, np.random.Generator) and type(value.bit_generator) is np.random.PCG64:
+        # a sampler's input (lesson 04): sent as its state, rebuilt on the other side
+        return {"t": "generator", "v": value.bit_generator.state}
+    if inspect.isfunction(value) and _course_function(value.__module__, value.__qualname__):
+        # a course function given as an input (lesson 03's scan operators): sent by name
+        return {"t": "function", "v": [value.__module__, value.__qualname__]}
+    if isinstance(value, (tuple, list)):
+        items = tuple.__iter__(value) if isinstance(value, tuple) else list.__iter__(value)
+        kind = "tuple" if isinstance(value, tuple) else "list"
+        return {"t": kind, "v": [pack(v, arrays, what=f"{what}[{i}]") for i, v in enumerate(items)]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {
+            "t": "dict",
+            "v": {k: pack(v, arrays, what=f"{what}[{k!r}]") for k, v in value.items()},
+        }
+    raise RecordError(f"{what} is {type_name(value)}, which cannot be recorded for grading")
+
+
+def _course_function(module: str, qualname: str) -> bool:
+    """A function of the course's own modules, reachable by name (not a lambda or a closure)."""
+    return module.startswith("mamba_edu.") and "<" not in qualname
+
+
+def unpack(tree: Any, arrays: Any) -> Any:
+    """The value :func:`pack` recorded (``arrays``: a mapping such as an opened ``.npz``)."""
+    if not isinstance(tree, dict) or "t" not in tree:
+        raise RecordError(f"damaged record: {str(tree)[:80]!r}")
+    kind = tree["t"]
+    if kind == "atom":
+        if tree["v"] is None or isinstance(tree["v"], (bool, str)):
+            return tree["v"]
+    elif kind == "int":
+        return int(tree["v"])
+    elif kind == "float":
+        return float.fromhex(tree["v"])
+    elif kind == "complex":
+        return complex(float.fromhex(tree["v"][0]), float.fromhex(tree["v"][1]))
+    elif kind in ("array", "scalar"):
+        arr = arrays[str(tree["k"])]
+        return arr if kind == "array" else arr[()]
+    elif kind == "function":
+        module, qualname = (str(v) for v in tree["v"])
+        if _course_function(module, qualname):
+            found = importlib.import_module(module)
+            for part in qualname.split("."):
+                found = getattr(found, part)
+            return found
+    elif kind == "generator":
+        bit_generator = np.random.PCG64()
+        bit_generator.state = tree["v"]
+        return np.random.Generator(bit_generator)
+    elif kind in ("tuple", "list"):
+        items = [unpack(v, arrays) for v in tree["v"]]
+        return tuple(items) if kind == "tuple" else items
+    elif kind == "dict":
+        return {str(k): unpack(v, arrays) for k, v in tree["v"].items()}
+    raise RecordError(f"damaged record: unknown kind {kind!r}")
+
+
+def write_record(path_stem: str, value: Any) -> None:
+    """Write ``value`` as ``<path_stem>.json`` and ``<path_stem>.npz`` (see :func:`pack`)."""
+    arrays: dict[str, np.ndarray] = {}
+    tree = pack(value, arrays)
+    np.savez(path_stem + ".npz", **arrays)
+    with open(path_stem + ".json", "w") as f:
+        json.dump(tree, f)
+
+
+def read_untrusted(path: str, limit: int = MAX_RECORD_BYTES) -> bytes:
+    """The bytes of a file a student's code may have written, read without following links.
+
+    A link could point at a file the student must not see; a fifo could hang the grader. Raises
+    :class:`RecordError` unless ``path`` is a regular file of at most ``limit`` bytes.
+    """
+    name = os.path.basename(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise RecordError(f"cannot open {name}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise RecordError(f"{name} is not a regular file")
+        if info.st_size > limit:
+            raise RecordError(f"{name} is larger than {limit} bytes")
+        return f.read(limit + 1)
+
+
+def read_record(path_stem: str) -> Any:
+    """Read back what :func:`write_record` wrote, refusing links and oversized or odd files.
+
+    The files may come from a student's sandbox: they are opened without following symbolic
+    links (a link could point at a file the student must not see), must be regular files of at
+    most :data:`MAX_RECORD_BYTES`, and arrays are read without pickle.
+    """
+    tree = json.loads(read_untrusted(path_stem + ".json"))
+    try:
+        with np.load(io.BytesIO(read_untrusted(path_stem + ".npz")), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (ValueError, OSError) as exc:
+        raise RecordError(f"damaged arrays: {exc}") from None
+    return unpack(tree, arrays)
+
+
+def record_outputs(
+    fn: Callable,
+    cases: list[Case],
+    *,
+    adapt: Callable[[Callable], Callable] | None = None,
+    timeout: float | None = 10.0,
+) -> list[dict]:
+    """Run the learner's ``fn`` on each case, in the learner's process; judge nothing.
+
+    One entry per case: ``{"out": output, "args": inputs after the call, "kwargs": …}`` or
+    ``{"error": what went wrong, in words}``. The grading process compares these with the reference
+    (:func:`judge_records`); this side never sees the expected values.
+    """
+    timeout = checked_timeout(timeout)
+    records: list[dict] = []
+    if not callable(fn):
+        return [{"error": f"expected a function, got {type_name(fn)}"} for _ in cases]
+    candidate = adapt(fn) if adapt is not None else fn
+    for case in cases:
+        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+        start = time.perf_counter()
+        try:
+            got = run_with_timeout(lambda: _call_and_read(candidate, args, kwargs), timeout)  # noqa: B023 - called at once
+            records.append({"out": got, "args": args, "kwargs": kwargs})
+        except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
+            detail = _failure_of(exc, case, timeout, time.perf_counter() - start)
+            records.append({"error": detail})
+            if isinstance(exc, CheckTimeout):
+                break  # a loop that never ends need not be tried on every case
+    return records
+
+
+def judge_records(
+    records: list[Any],
+    reference: Callable | None,
+    cases: list[Case],
+    *,
+    exercise: str,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    validate: Callable[[Case, Any], str | None] | None = None,
+) -> CheckResult:
+    """Judge outputs recorded by :func:`record_outputs` against ``reference`` on ``cases``.
+
+    Runs in the grading process. ``records`` is untrusted data: anything that is not what
+    :func:`record_outputs` writes counts as a failure of that case, never as a pass.
+    """
+    if (reference is None) == (validate is None):
+        raise ValueError("expected exactly one of reference and validate")
+    if not isinstance(records, list):
+        records = []
+    for i, case in enumerate(cases):
+        rec = records[i] if i < len(records) else None
+        if not isinstance(rec, dict):
+            detail = f"no output was recorded for case '{case.name}' (the code did not run to it)."
+            return finish(False, exercise, detail, i, len(cases), True)
+        if "error" in rec:
+            return finish(False, exercise, str(rec["error"])[:2000], i, len(cases), True)
+        names = _arg_names(reference or (lambda *a: None), case)
+        before = dict(zip(names, case.args, strict=True)) | dict(case.kwargs)
+        got_args = rec.get("args")
+        got_kwargs = rec.get("kwargs")
+        if (
+            not isinstance(got_args, (tuple, list))
+            or len(got_args) != len(case.args)
+            or not isinstance(got_kwargs, dict)
+        ):
+            detail = f"the record of case '{case.name}' is damaged."
+            return finish(False, exercise, detail, i, len(cases), True)
+        after = dict(zip(names, got_args, strict=True)) | got_kwargs
+        problem = _changed_inputs(before, after)
+        if problem is None and reference is not None:
+            expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+            got = rec.get("out")
+            problem = describe_mismatch(expected, got, what="your output", rtol=rtol, atol=atol)
+        elif problem is None:
+            problem = validate(case, rec.get("out"))
+        if problem is not None:
+            return finish(False, exercise, f"on case '{case.name}', {problem}", i, len(cases), True)
+    detail = f"all {len(cases)} cases match the reference."
+    return finish(True, exercise, detail, len(cases), len(cases), True)
+
+
+def capture(fn: Any, folder: str, grade_id: str, exercise: Any) -> None:
+    """In a student's sandboxed kernel: record ``fn``'s outputs on the inputs the grader left.
+
+    ``exercise`` is the declaration (:class:`~mamba_edu.checks.exercise.Exercise`) of ``grade_id``.
+    The grader wrote ``<folder>/inputs.{json,npz}`` (cases for every exercise, fresh random
+    values); this writes ``<folder>/outputs-<grade_id>.{json,npz}`` and prints one line. What the
+    student's code does to this function or to NumPy here can only spoil their own record.
+    """
+    cases = [
+        Case(c["name"], tuple(c["args"]), dict(c["kwargs"]))
+        for c in read_record(folder + "/inputs")[grade_id]
+    ]
+    records = record_outputs(fn, cases, adapt=exercise.adapt, timeout=exercise.timeout)
+    safe = []
+    for case, rec in zip(cases, records, strict=False):
+        try:
+            pack(rec, {})
+            safe.append(rec)
+        except RecordError as exc:
+            safe.append(
+                {"error": f"on case '{case.name}', your output could not be recorded: {exc}."}
+            )
+    write_record(f"{folder}/outputs-{grade_id}", safe)
+    print(f"{grade_id}: outputs on {len(cases)} fresh cases recorded; the grader checks them.")
