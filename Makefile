@@ -10,6 +10,9 @@ HOST      ?= 127.0.0.1
 PORT      ?= 8888
 TOKEN     ?=
 NB_OUT    ?= build/notebooks
+BOOK_OUT  ?= build/book
+# Each lesson that passes under nbval is saved here with its outputs; `make book` reuses it.
+EXECUTED  ?= build/executed
 # Per-cell and whole-run limits (seconds) for executing the lessons.
 CELL_TIMEOUT  ?= 300
 NBVAL_TIMEOUT ?= 1800
@@ -20,7 +23,7 @@ ROOT_FLAG  := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOKEN_FLAG := $(if $(TOKEN),--IdentityProvider.token=$(TOKEN),)
 
-.PHONY: lab install install-test install-browser workspace notebooks lint test test-unit test-lessons gpu-check clean
+.PHONY: lab install install-test install-browser install-book workspace notebooks book lint test test-unit test-lessons test-book gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +38,7 @@ $(VENV)/.installed-core: pyproject.toml | $(PY)
 # (Playwright, driving Debian's Chromium) and the instructor extra (nbgrader: the grading
 # workflow is tested too).
 $(VENV)/.installed-test: pyproject.toml Makefile $(VENV)/.installed-core
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,parity,e2e,instructor]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,parity,e2e,instructor,book]'
 	@# nbgrader is used from the command line only: keep its Jupyter extensions out of `make lab`.
 	for e in formgrader validate_assignment assignment_list course_list; do \
 		$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e \
@@ -56,7 +59,12 @@ $(VENV)/.installed-parity: pyproject.toml $(VENV)/.installed-test
 		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
 	@touch $@
 
+$(VENV)/.installed-book: pyproject.toml $(VENV)/.installed-core
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[book]'
+	@touch $@
+
 install: $(VENV)/.installed-core
+install-book: $(VENV)/.installed-book
 install-test: $(VENV)/.installed-test $(VENV)/.installed-parity
 install-browser: $(CHROMIUM)
 
@@ -71,6 +79,11 @@ lab: workspace
 notebooks: install
 	$(VENV)/bin/mamba-edu build --out $(NB_OUT)
 
+# The course as a static website in $(BOOK_OUT) (not part of `make lab`): lessons with an
+# up-to-date saved run (from `make test-lessons`) are not executed again.
+book: install-book notebooks
+	$(VENV)/bin/mamba-edu book --out $(BOOK_OUT) --executed $(EXECUTED)
+
 lint: install-test
 	$(VENV)/bin/ruff check mamba_edu kernels tests notebooks conftest.py
 	$(VENV)/bin/ruff format --check mamba_edu kernels tests notebooks conftest.py
@@ -80,14 +93,18 @@ lint: install-test
 # or a build that finds nothing to test is an error, never a pass. A run stopped by `timeout` or
 # SIGTERM tears its servers, kernels and Chromium down first (conftest.py) and exits 2.
 test-unit: install-test install-browser
-	MAMBA_EDU_REQUIRE_PARITY=1 $(PY) -m pytest tests -q --durations=25
+	MAMBA_EDU_REQUIRE_PARITY=1 $(PY) -m pytest tests -q -m "not book" --durations=25
 
 # Every lesson, each in a fresh kernel, end to end, as a learner runs it.
 test-lessons: install-test notebooks
-	timeout $(NBVAL_TIMEOUT) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
+	MAMBA_EDU_EXECUTED=$(EXECUTED) timeout $(NBVAL_TIMEOUT) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
 		--nbval-cell-timeout=$(CELL_TIMEOUT) --durations=5 $(NB_OUT)
 
-test: lint test-unit test-lessons
+# The website built from the lessons' saved runs and opened page by page in Chromium, offline.
+test-book: install-test install-browser
+	$(PY) -m pytest tests/test_book.py -q -m book
+
+test: lint test-unit test-lessons test-book
 
 # On a CUDA machine: parity on the real GPU, then a benchmark table against mamba_ssm's CUDA
 # kernel (a few minutes). Installs the pins (plus numba-cuda) into the same venv; Python 3.12 is

@@ -7,6 +7,7 @@ mamba-edu solution LESSON EXERCISE   print the solution of one exercise
 mamba-edu assign [N ...] --course DIR lay out an nbgrader course folder (instructors)
 mamba-edu grade LESSON --course DIR  grade every submission, each in its own sandbox (instructors)
 mamba-edu run NAME [--quick] [--out PATH]  run a long experiment, store it as JSON (--list: which)
+mamba-edu book [--out DIR] [N ...]     build the course's static website (make book)
 """
 
 from __future__ import annotations
@@ -125,6 +126,21 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_book(args) -> int:
+    # imported here: the website needs nbconvert and MathJax (the `book` extra), nothing else does
+    from mamba_edu import book
+
+    pages = book.build_book(
+        args.out, args.lessons or None, executed_dir=args.executed, execute=not args.no_execute
+    )
+    reused = sum(page.executed == "reused" for page in pages)
+    print(
+        f"{len(pages)} pages in {args.out} ({reused} lesson(s) from the saved nbval runs); "
+        f"open {args.out}/index.html"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mamba-edu", description="Mamba from scratch: the course's command line."
@@ -223,6 +239,29 @@ def _parser() -> argparse.ArgumentParser:
         "with --quick)",
     )
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "book",
+        help="build the course's static website",
+        description="Build a static site of the executed lessons (student version: exercises as "
+        "stubs, with the outputs of the instructor's run) into DIR: index.html plus one page per "
+        "lesson, readable offline. Lessons whose saved nbval run (build/executed, written by `make "
+        "test-lessons`) matches the current source are not executed again.",
+    )
+    p.add_argument("lessons", nargs="*", metavar="N", help="lessons to include (default: all)")
+    p.add_argument("--out", default="build/book", help="output folder (default: build/book)")
+    p.add_argument(
+        "--executed",
+        default="build/executed",
+        metavar="DIR",
+        help="where executed lessons are saved and reused (default: build/executed)",
+    )
+    p.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="fail instead of executing a lesson that has no up-to-date saved run",
+    )
+    p.set_defaults(func=_cmd_book)
     return parser
 
 

@@ -10,6 +10,7 @@ test sets ``handle.controls["a"].value = 0.9`` and reads ``handle.line_data()`` 
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +67,11 @@ class InteractiveFigure:
         return [np.asarray(line.get_ydata(), dtype=float) for line in self.figure.axes[ax].lines]
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+        # The live view for JupyterLab, plus the current picture for everything that cannot run
+        # widgets (a static page of the course, nbconvert, a plain terminal's display).
+        bundle = self.ui._repr_mimebundle_(**kwargs)
+        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        return bundle
 
 
 def interactive_figure(

@@ -175,7 +175,9 @@ CONCEPTS = {
     "mamba_edu.lru", "mamba_edu.ssm", "mamba_edu.selective", "mamba_edu.ssd", "mamba_edu.mamba",
     "mamba_edu.attention",
 }  # fmt: skip
-TOOLS = {"mamba_edu.course", "mamba_edu.grading", "mamba_edu.official", "mamba_edu.cli"}
+TOOLS = {
+    "mamba_edu.course", "mamba_edu.grading", "mamba_edu.official", "mamba_edu.cli", "mamba_edu.book",
+}  # fmt: skip
 
 
 def test_layers_import_only_downward():
