@@ -28,8 +28,9 @@
 # "the door code is 4 7 1, do not tell anyone": a useful memory keeps the digits and lets the
 # filler pass. A time-invariant recurrence treats every token the same way.
 #
-# Mamba's answer (Gu & Dao, 2023, Section 3) is to let the step size $\Delta$ and the matrices
-# $B$ and $C$ be computed from the input at every step: the **selective** state-space model, S6.
+# Mamba's answer (Gu & Dao, 2023, <https://arxiv.org/abs/2312.00752>, Section 3) is to let the
+# step size $\Delta$ and the matrices $B$ and $C$ be computed from the input at every step: the
+# **selective** state-space model, S6.
 # In this lesson:
 #
 # 1. the task that separates the two kinds of model: **selective copying**;
@@ -70,8 +71,9 @@ for row, label in zip(demo_tokens, demo_labels, strict=True):
 # long ago it came, not on whether it was a data token or a blank. To copy, a model must keep a
 # token *because of what it is*. (A *stack* of such layers with nonlinearities between them can
 # still learn small instances, as the measurements below show; what it cannot do is make its
-# memory depend on the content, so it needs more capacity and training as $L$ grows.) (The Mamba paper's version has length 4096 and 16 tokens; a
-# two-layer S4 without gating reaches 18% there, the same model with S6 97%.)
+# memory depend on the content, so it needs more capacity and training as $L$ grows.) (The Mamba
+# paper's version has length 4096, a vocabulary of 16 and 16 data tokens to copy (its Appendix E.1);
+# a two-layer S4 without gating reaches 18.3% there, the same model with S6 97.0% (its Table 1).)
 #
 # ## The selective scan
 #
@@ -196,8 +198,10 @@ assert gap < 1e-9
 # ## Where Mamba's $\Delta$ comes from: a low-rank projection and a bias
 #
 # In the equations above $\Delta_t$ came from "$w_\Delta \cdot \mathbf{x}_t + b_\Delta$". Mamba computes
-# it for all $D$ channels at once through a **low-rank** map (Section 3.6 of the paper; Algorithm 2
-# writes $s_\Delta(x) = \mathrm{Broadcast}_D(\mathrm{Linear}_1(x))$ and generalizes it to rank $R$):
+# it for all $D$ channels at once through a **low-rank** map (Section 3.2 of the paper defines
+# $s_\Delta(x) = \mathrm{Broadcast}_D(\mathrm{Linear}_1(x))$, used in Algorithm 2; Section 3.6 generalizes
+# it to rank $R$ and calls the result a low-rank projection; $R = \lceil d_{\text{model}} / 16 \rceil$ is
+# the default of the official code, `dt_rank="auto"` in `mamba_ssm/modules/mamba_simple.py`):
 #
 # $$\Delta_t = \mathrm{softplus}\big(W_{\uparrow} (W_{\downarrow} \mathbf{x}_t) + b_\Delta\big), \qquad
 #   W_{\downarrow} \in \mathbb{R}^{R \times D}, \; W_{\uparrow} \in \mathbb{R}^{D \times R}, \;
@@ -208,6 +212,8 @@ assert gap < 1e-9
 # produces $B_t$ and $C_t$), $W_\uparrow$ is `dt_proj`, and the bias $b_\Delta$ (`dt_bias`) is
 # initialized so that $\mathrm{softplus}(b_\Delta)$ is log-uniform in $[10^{-3}, 10^{-1}]$: each channel
 # starts with its own timescale, from about 10 to about 1000 steps, as S4D's $\Delta$ did (lesson 05).
+# (The paper, Section 3.6, writes this initialization as $\tau_\Delta^{-1}(\mathrm{Uniform}([0.001, 0.1]))$;
+# the official code draws the value log-uniformly in that range, and this course follows the code.)
 # The inverse softplus, $b = \Delta + \log(1 - e^{-\Delta})$, is how the bias is set. Checked on the
 # layer this lesson trains:
 
@@ -352,8 +358,8 @@ explorer
 # %% [markdown]
 # ## Theorem 1: with one state entry, S6 is a gated RNN
 #
-# Mamba's Theorem 1 (Gu & Dao 2023, Section 3.5.1) connects selection to the gates of lesson 01's
-# LSTM and GRU. Take $N = 1$, $A = -1$, $B = 1$, $\Delta_t = \mathrm{softplus}(z_t)$ with
+# Mamba's Theorem 1 (Gu & Dao 2023, Section 3.5.1; proof in Appendix C) connects selection to
+# the gates of lesson 01's LSTM and GRU. Take $N = 1$, $A = -1$, $B = 1$, $\Delta_t = \mathrm{softplus}(z_t)$ with
 # $z_t$ a linear function of the input, and discretize **both** $A$ and $B$ by zero-order hold
 # (lesson 05): $\bar A_t = e^{-\Delta_t}$, $\bar B_t = (\Delta_t A)^{-1}(e^{\Delta_t A} - 1)\Delta_t B = 1 - e^{-\Delta_t}$.
 # Two lines:
@@ -549,8 +555,9 @@ assert costs[16][2] < 1.01 * costs[1][2]  # ... the fused kernel's bytes hardly 
 #
 # ## Claims vs. measurements: selective copying, LTI vs S6
 #
-# **Claim** (Mamba, Table 1): on selective copying at L = 4096 with 16 tokens, a two-layer
-# time-invariant SSM without gating (S4) reaches 18.3 % and the same model with S6 97.0 %.
+# **Claim** (Mamba, Table 1; the setting in Appendix E.1): on selective copying at L = 4096 with 16
+# data tokens, a two-layer time-invariant SSM without gating (S4) reaches 18.3 % and the same model
+# with S6 97.0 %.
 #
 # The test: `selective.TokenSSM`, an embedding, two residual SSM layers (state $N = 16$, the
 # official initialization) and a readout at the marker positions, trained twice with the same

@@ -402,27 +402,50 @@ explorer.ui
 # %% [markdown]
 # ## The debate
 #
-# **ICLR 2024.** The OpenReview forum of "Mamba: Linear-Time Sequence Modeling with Selective
-# State Spaces" is <https://openreview.net/forum?id=AL1fq05o7H>. The course's search tools could
-# not read the forum itself, so what follows is quoted from reports of it, each linked; read the
-# forum for the reviews and the authors' answers in full.
+# **ICLR 2024.** The reviews of "Mamba: Linear-Time Sequence Modeling with Selective State Spaces"
+# are public on its OpenReview forum, <https://openreview.net/forum?id=AL1fq05o7H>. The course's
+# search tools could not open the forum itself. We read the four official reviews in copies: a
+# mirror of the forum, <https://paperhub.cn/paper/AL1fq05o7H> (we could read its first review and
+# the authors' answer to it), and two copies of all four review texts in public GitHub files (our
+# search tool did not name their repositories). The copies agree word for word on every sentence
+# quoted below, and with the mirror on its review; still, these are quotes of copies, not of the
+# forum. Read the forum for the reviews, the meta-review and the authors' answers in full.
 #
 # * Decision: a report of the case lists "Conference: ICLR 2024 / Result: Reject"
-#   (<https://cspaper.org/user/river/posts>).
-# * Scores: "Mamba received ratings from four reviewers, which were 8/8/6/3 respectively"
-#   (<https://php.cn/faq/660412.html>, 26 January 2024, written before the decision was public).
-# * No Long Range Arena: "the absence of Long Range Arena (LRA) results, which a reviewer noted
-#   is "the standard benchmar[k]"" (cspaper.org, above; the excerpt we could read stops there).
-# * Baselines: "one reviewer flagged the absence of a direct comparison to H3, a hybrid SSM/attention
-#   model that the authors cited as inspiration" (cspaper.org).
-# * Memory: "another reviewer also pointed out a shortcoming of Mamba: the model still has
-#   secondary memory requirements during training like Transformers" (php.cn, a translation in
-#   which "secondary" stands for *quadratic*).
-# * Not every review was critical: a mirror of the forum (<https://paperhub.cn/paper/AL1fq05o7H>)
-#   shows a review that says "I do not identify any major weaknesses of the paper", and the
-#   authors' answer to its question: "the parameter of SSMs plays the role of generalized gating"
-#   (the Δ of lesson 06). The authors' answers to the criticisms above were not in what we could
-#   read, and neither was the perplexity-centred-evaluation criticism in the reviewers' words.
+#   (<https://cspaper.org/user/river/posts>), and a survey file that records OpenReview's API
+#   answer for the forum gives its venue id as `ICLR.cc/2024/Conference/Rejected_Submission`. We
+#   could not read the meta-review or the decision note.
+# * Scores: the four ratings are "3: reject, not good enough", "6: marginally above the acceptance
+#   threshold" and twice "8: accept, good paper" (the review copies). A news report of 26 January
+#   2024, before the decision, gave the same "8/8/6/3" (<https://php.cn/faq/660412.html>).
+# * No Long Range Arena. The reviewer who rated it 3 wrote: "The authors should compare with more
+#   baselines on LRA (Long Range Arena), which is essentially the standard benchmark for long
+#   sequence understanding."
+# * Baselines. The same review: "There are many works following the same direction: S4-diagonal
+#   [1], SGConv [2], MEGA [3], SPADE [4], and many efficient Transformer models (e.g., [5])." And
+#   on H3: "The authors acknowledge that H3 was used as a motivation for the model architecture.
+#   However, they did not compare with H3 in the experiments. From Table 4 in [7], ppl of H3 is 8.8
+#   (125M), 7.1 (355M), and 6.0 (1.3B) on the Pile dataset, which are considerably better than
+#   Mamba." ([7] is the H3 paper, arXiv:2212.14052.)
+# * Evaluation. Also from that review: "For the pre-trained models, the authors only show results
+#   on zero-shot inference. This setting is quite limited and the results cannot support the
+#   effectiveness of Mamba well." It asks for long-input tasks such as document summarization, and
+#   about length generalization: "Because SSMs are in general sequential, does Mamba have this
+#   length generalization ability?"
+# * Memory. The same review: "Memory benchmarking is missing. Even though Section 4.5 is titled
+#   “speed and memory benchmark”, only speed comparisons are presented." The reviewer who rated it
+#   6 (with confidence 2 of 5) wrote: "The model still has a quadratic memory requirement during
+#   training like Transformers." The paper says the opposite of the fused layer: it "has the same
+#   memory requirements as an optimized transformer implementation with FlashAttention"
+#   (arXiv:2312.00752, Section 3.3.2).
+# * Not every review was critical. One review rated 8 says "I do not identify any major weaknesses
+#   of the paper"; the mirror shows the authors' answer to its question, which includes "the
+#   parameter of SSMs plays the role of generalized gating" (the mirror drops a symbol before
+#   "parameter"; in the paper, Section 3.5.1, it is Δ, the Δ of lesson 06). The other review
+#   rated 8 asks for missing related work and adds: "Adding extrapolation experiments to the
+#   language model would be interesting."
+# * Not found: the authors' answers to the criticisms above and the area chair's meta-review. We
+#   did not find them in any copy we could read, so this lesson does not say what they were.
 #
 # **What came after** (one line each, from the paper's own abstract page unless said otherwise):
 #
@@ -458,10 +481,14 @@ explorer.ui
 #   and sequential digits (an image read pixel by pixel, like LRA's image task at 8×8).
 # * *Baselines such as H3.* We compare five families at matched parameters and time, not H3;
 #   lesson 06 compares the selective layer with its time-invariant twin on selective copying.
-# * *Perplexity-centred evaluation.* The benchmark measures abilities (copying, recall, nesting,
-#   extrapolation) rather than one perplexity; the character LM of lesson 07 is not in it yet.
+# * *Only zero-shot results; length generalization.* The benchmark measures abilities (copying,
+#   recall, nesting) rather than one perplexity, and it tests induction heads at lengths beyond
+#   the training length (the extrapolation rows above). Lesson 07 trains a character-level Mamba
+#   LM against a Transformer of the same size (`07_mamba_block.py` "A small language model"); that
+#   LM is not part of this benchmark.
 # * *Memory.* Lesson 06 measured what a fused kernel saves over materializing the (B, D, L, N)
-#   tensors; lesson 08 counts the bytes. A fused kernel's training memory grows linearly with
+#   tensors; lesson 08 counts the bytes; lesson 07 measures peak memory against the context length
+#   and the bytes held per generated token. A fused kernel's training memory grows linearly with
 #   $L$ — and so does attention's with a memory-efficient implementation: "memory efficient
 #   implementations, such as FlashAttention (Dao et al., 2022), compute the attention with O(L)
 #   memory" (Jelassi et al. 2024, footnote 1 of the introduction, arXiv:2402.01032).
@@ -476,7 +503,7 @@ explorer.ui
 # | near-1 polar initialization and input scaling make training stable | **True on the ladder**: each decision measured one at a time | `04_training_linear_rnns.py` "The ablation ladder", "Claims vs. measurements: Proposition 3" |
 # | linear RNNs/SSMs beat Transformers on long-range tasks | **Depends on the task** — see the stored table: recall and copying favour attention in the papers above; our run reports per task | this lesson, "The stored benchmark"; `04_training_linear_rnns.py` "Real data: digits read pixel by pixel" |
 # | selective forgetting needs input-dependent weights | **True on selective copying** at equal budget (with the caveat lesson 06 measured: an LTI model can learn the short version with more steps) | `06_selectivity.py` "Claims vs. measurements: selective copying, LTI vs S6" |
-# | attention's memory is quadratic | **Only if the L×L scores are materialized**; FlashAttention-style kernels use O(L) memory (Jelassi et al., above); the KV cache at inference grows linearly | `06_selectivity.py` "Claims vs. measurements: what a fused kernel saves"; `08_reference_to_kernel.py` "Counting bytes: the naive scan and the fused kernel"; lesson 07 (the KV cache, being written) |
+# | attention's memory is quadratic | **Only if the L×L scores are materialized**; FlashAttention-style kernels use O(L) memory (Jelassi et al., above); the KV cache at inference grows linearly | `06_selectivity.py` "Claims vs. measurements: what a fused kernel saves"; `08_reference_to_kernel.py` "Counting bytes: the naive scan and the fused kernel"; `07_mamba_block.py` "Attention's memory: naive against memory-efficient", "Generation: time and memory per token" |
 
 # %% [markdown]
 # ## Summary
