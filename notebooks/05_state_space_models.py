@@ -239,8 +239,10 @@ ax.legend(fontsize=7, loc="upper left")
 fig.tight_layout()
 
 # %% [markdown]
-# *Paper vs code:* the Mamba paper writes S4D-Lin as $-\tfrac12 + in$, without the $\pi$; the official
-# S4 code (which trained the reported models) has the $\pi$, and so does this course.
+# *Paper vs code:* the Mamba paper writes S4D-Lin as $-\tfrac12 + in$, without the $\pi$ (its
+# Section 3.6, arXiv:2312.00752; the LRU paper, arXiv:2303.06349, Section 2, writes
+# $-\tfrac12 + i\pi n$); the official S4 code (which trained the reported models) has the $\pi$, and
+# so does this course.
 #
 # Discretized with ZOH, each continuous eigenvalue becomes $\bar\lambda = e^{\Delta\lambda}$: the left
 # half-plane maps into the unit disk, so every $\Delta > 0$ gives a stable recurrence, and $\Delta$ sets
