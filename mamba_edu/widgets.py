@@ -650,7 +650,7 @@ def _layer_deltas(model, tokens):
     # torch and the model module load only when this lesson-07 widget is built
     import torch
 
-    from mamba_edu import mamba, selective
+    from mamba_edu import mamba, selective  # (with torch: lessons 00–06 never load them)
 
     inputs = []
     hooks = [

@@ -368,13 +368,13 @@ assert min(radii) > 1, "every seed's A starts outside the unit circle"
 # Arena" (<https://arxiv.org/abs/2501.14850>), argue that most LRA performance comes from
 # short-range dependencies, and reach state-of-the-art scores with Transformers trained with
 # data-efficiency techniques and a suitable positional encoding (their abstract).
-
+#
 # ## Real data: digits read pixel by pixel
 #
 # Last, a real sequence task from data scikit-learn ships with its package (no download):
 # 8×8 handwritten digits fed one pixel at a time, 64 steps. The yardstick is a linear classifier that
 # sees all 64 pixels at once (`LogisticRegression`); the LRU sees one pixel per step.
-
+#
 # ### The model in the open
 #
 # The classifier trained below is `lru.SequenceClassifier(lru.LRULayer(...))`. Here is all of it,

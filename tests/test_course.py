@@ -136,14 +136,21 @@ def test_find_exercise_by_name_number_or_test_and_unknown_lists_them():
         course.find_exercise(lesson, "3")
 
 
+_HIDDEN = re.compile(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", re.S)
+
+
 def solution_lines(nb):
-    """Every non-trivial line between the solution markers, for leak checks."""
+    """Every non-trivial line between the solution markers, for leak checks, less the lines the
+    lesson also shows in the open (a generic ``with torch.no_grad():`` is no secret)."""
+    visible = "\n".join(_HIDDEN.sub("", cell.source) for cell in nb.cells)
     lines = []
     for cell in nb.cells:
-        for block in re.findall(
-            r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", cell.source, re.S
-        ):
-            lines += [line.strip() for line in block.splitlines() if len(line.strip()) > 12]
+        for block in _HIDDEN.findall(cell.source):
+            lines += [
+                line.strip()
+                for line in block.splitlines()
+                if len(line.strip()) > 12 and line.strip() not in visible
+            ]
     return lines
 
 

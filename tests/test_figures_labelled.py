@@ -11,8 +11,8 @@ The rule, for every Axes of every figure built by :mod:`mamba_edu.plots` and
 
 Builders are discovered, not listed, so a widget or plot added later is covered automatically: a
 widget builder is any public function of ``widgets`` that returns an ``InteractiveFigure`` (it must
-run with its default arguments); a plot builder is any public function of ``plots``, and needs
-sample data in ``PLOT_SAMPLES`` below (the test says so when one is missing). Each widget is also
+run with its default arguments, or have sample arguments in ``WIDGET_SAMPLES``); a plot builder is
+any public function of ``plots``, and needs sample data in ``PLOT_SAMPLES`` below (the test says so when one is missing). Each widget is also
 redrawn at every option of its drop-downs and at both ends of its sliders, because a panel that
 appears only for some settings must be labelled too.
 """
@@ -183,12 +183,41 @@ def _widget_builders() -> dict:
 WIDGET_BUILDERS = _widget_builders()
 
 
+def _tiny_generation():
+    """What lesson 07's generation explorer needs: an (untrained) MambaLM and a short text."""
+    import torch  # only this widget needs torch and the model module
+
+    from mamba_edu import mamba
+
+    torch.manual_seed(0)
+    model = mamba.MambaLM(mamba.MambaConfig(vocab_size=12, d_model=16, n_layer=2, d_state=4))
+    text = "state space!"
+    return dict(model=model, tokens=np.arange(len(text)), chars=list(text), kv_bytes_per_token=64)
+
+
+def _stored_evaluation():
+    """The quick benchmark record shipped in ``data/`` (``mamba-edu run evaluate --quick``)."""
+    import json
+    from pathlib import Path
+
+    return dict(
+        record=json.loads((Path(__file__).parents[1] / "data/evaluation-quick.json").read_text())
+    )
+
+
+# arguments for the builders that cannot run on their defaults (a trained model, a stored record)
+WIDGET_SAMPLES = {"generation_explorer": _tiny_generation, "results_explorer": _stored_evaluation}
+
+
 def test_every_exported_widget_builder_is_discovered():
     # a builder listed in __all__ but not annotated would otherwise escape the check below
     exported = {
         name
         for name in widgets.__all__
-        if inspect.isfunction(getattr(widgets, name)) and name != "interactive_figure"
+        if inspect.isfunction(getattr(widgets, name))
+        and name != "interactive_figure"
+        # a function that says it returns something else (e.g. a trace as data) is no builder
+        and inspect.signature(getattr(widgets, name)).return_annotation is inspect.Signature.empty
     }
     assert exported <= set(WIDGET_BUILDERS), (
         f"widget builders in widgets.__all__ without a '-> InteractiveFigure' return annotation: "
@@ -210,7 +239,15 @@ def _settings(control) -> list:
 
 @pytest.mark.parametrize("name", sorted(WIDGET_BUILDERS))
 def test_widget_labels_every_axes(name):
-    handle = WIDGET_BUILDERS[name]()
+    required = [
+        p.name
+        for p in inspect.signature(WIDGET_BUILDERS[name]).parameters.values()
+        if p.default is inspect.Parameter.empty
+    ]
+    assert not required or name in WIDGET_SAMPLES, (
+        f"widgets.{name} needs {required}: give it sample arguments in WIDGET_SAMPLES"
+    )
+    handle = WIDGET_BUILDERS[name](**(WIDGET_SAMPLES[name]() if name in WIDGET_SAMPLES else {}))
     seen = {problem: "the defaults" for problem in axes_problems(handle.figure)}
     defaults = handle.values()
     for control_name, control in handle.controls.items():
