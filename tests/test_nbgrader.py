@@ -16,7 +16,8 @@ out a course folder with ``mamba-edu assign``, then runs the ordinary nbgrader c
   zero). How the first three and ``os._exit`` are stopped is the grader's business
   (``mamba_edu.grading``), the same whatever the lesson: they are tried in one lesson,
   ``HOSTILE_LESSON`` (the one with the smallest time budget). A deleted test cell is restored from
-  the lesson's own source: every other lesson has one ``hostile-0`` with every test cell deleted;
+  the lesson's own source: in every other lesson the ``solutions`` have every test cell deleted
+  (one run of the lesson fewer);
 * ``renamed``: the solutions under another file name: not graded (nbgrader reports it by name),
   no points.
 
@@ -28,7 +29,7 @@ The hostile students are graded first (nbgrader goes in alphabetical order), so 
 students' results also show that the others did not disturb them. Every submitted file must be
 byte for byte the same afterwards.
 
-Cost: every autograded notebook runs the whole lesson (the ``os._exit`` one stops early): three
+Cost: every autograded notebook runs the whole lesson (the ``os._exit`` one stops early): two
 runs of each lesson, and two more of ``HOSTILE_LESSON``. The infinite loop costs its time limit:
 the course's ``nbgrader_config.py`` is used as ``mamba-edu assign`` writes it, except that the
 time limit of the cells students write is lowered from 60 s to ``SOLUTION_TIMEOUT``.
@@ -259,19 +260,20 @@ def make_class(lesson, release) -> list[Student]:
     for ex in exs:
         cell_of(solved, ex.grade_id).source = ex.solution
 
-    students = [
-        Student("solutions", solved, full),
-        Student("untouched", copy.deepcopy(release), zero),
-        Student("renamed", copy.deepcopy(solved), zero, filename=f"{lesson.name} (1).ipynb"),
-    ]
+    renamed = Student("renamed", copy.deepcopy(solved), zero, filename=f"{lesson.name} (1).ipynb")
+    untouched = Student("untouched", copy.deepcopy(release), zero)
     if lesson != HOSTILE_LESSON:
-        # the sabotage that depends on the lesson: every test cell deleted, every one restored
+        # The sabotage that depends on the lesson: every test cell deleted, every one restored.
+        # It goes into the solutions themselves (full marks only if nbgrader restores every hidden
+        # test from the source), which saves one run of the whole lesson per lesson; the plain
+        # solutions are graded in HOSTILE_LESSON, and every lesson's instructor version runs its
+        # hidden tests under nbval.
         nb = copy.deepcopy(solved)
         for ex in exs:
             deleted_test(nb, ex)
         sabotaged = {ex.grade_id: deleted_test.__name__ for ex in exs}
-        students.append(Student("hostile-0", nb, dict(full), sabotaged=sabotaged))
-        return students
+        return [Student("solutions", nb, full, sabotaged=sabotaged), untouched, renamed]
+    students = [Student("solutions", solved, full), untouched, renamed]
     # One sabotage per (notebook, exercise) slot, in order; os._exit always goes before the last
     # exercise of the last notebook, so the exercises before it show their scores are kept.
     n_hostile = math.ceil(len(SABOTAGES) / len(exs))
@@ -420,7 +422,9 @@ def test_autograde_finishes_and_reports_only_the_renamed_file(graded):
             assert (graded.folder / "autograded" / s.name / graded.lesson.name).is_dir(), s.name
     # the hostile students were graded before the honest ones, in the same run
     order = re.findall(r"Creating/updating student with ID '([^']+)'", log)
-    assert order.index("hostile-0") < order.index("solutions") < order.index("untouched"), order
+    hostile = [s.name for s in graded.students if s.name.startswith("hostile-")]
+    assert all(order.index(h) < order.index("solutions") for h in hostile), order
+    assert order.index("solutions") < order.index("untouched"), order
 
 
 def test_solutions_get_full_marks(graded):
@@ -435,7 +439,7 @@ def test_untouched_release_gets_zero_everywhere(graded):
 
 
 def test_hostile_submissions_score_what_they_should(graded):
-    hostile = [s for s in graded.students if s.name.startswith("hostile-")]
+    hostile = [s for s in graded.students if s.sabotaged]
     assert hostile
     wrong = []
     for s in hostile:
