@@ -728,3 +728,54 @@ def test_all_lists_every_public_check():
     }
     assert public <= set(checks.__all__)
     assert {f"check_{name}" for name in checks.EXERCISES} == public
+
+
+def test_check_scan_io_bytes():
+    def right(batch, D, L, N, itemsize):
+        fused = 4 * batch * D * L + 2 * batch * N * L + D * N
+        return (fused + 6 * batch * D * L * N) * itemsize, fused * itemsize
+
+    def no_A(batch, D, L, N, itemsize):  # forgets to read A (D, N)
+        fused = 4 * batch * D * L + 2 * batch * N * L
+        return (fused + 6 * batch * D * L * N) * itemsize, fused * itemsize
+
+    assert checks.check_scan_io_bytes(right, quiet=True)
+    assert not checks.check_scan_io_bytes(no_A, quiet=True)
+
+
+def test_check_listops_value_is_judged_on_any_expression():
+    from mamba_edu import tasks
+    from mamba_edu.checks import lesson09
+
+    tokens, labels = tasks.listops(200, max_length=40, min_length=12, max_depth=5, seed=11)
+    for row, label in zip(tokens, labels, strict=True):  # the reference is the generator's label
+        assert lesson09._listops_reference(tasks.listops_text(row)) == label
+    assert checks.check_listops_value(lesson09._listops_reference, quiet=True)
+
+    def median_rounded(text):  # [MED 1 2 3 4 ] = 3, not the generator's truncated 2
+        stack = [[]]
+        for symbol in text.split():
+            if symbol.startswith("["):
+                stack.append([symbol])
+            elif symbol == "]":
+                op, *args = stack.pop()
+                ops = {"[MIN": min, "[MAX": max, "[SM": lambda v: sum(v) % 10}
+                stack[-1].append(ops[op](args) if op in ops else round(np.median(args) + 0.01))
+            else:
+                stack[-1].append(int(symbol))
+        return stack[0][0]
+
+    result = checks.check_listops_value(median_rounded, quiet=True)
+    assert not result and "[MED 1 2 3 4 ]" in result.message
+
+
+def test_check_closest_width_gets_a_count_function_and_wants_the_smaller_on_a_tie():
+    def closest(count, target, widths):
+        return min(sorted(widths), key=lambda w: abs(count(w) - target))
+
+    def larger_on_a_tie(count, target, widths):
+        return min(sorted(widths, reverse=True), key=lambda w: abs(count(w) - target))
+
+    assert checks.check_closest_width(closest, quiet=True)
+    result = checks.check_closest_width(larger_on_a_tie, quiet=True)
+    assert not result and "a tie" in result.message

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 import site
 import sqlite3
 import subprocess
@@ -82,6 +83,7 @@ import glob, os
 targets = [{course!r} + '/gradebook.db', {notebooks!r} + '/00_orientation.py']
 targets += glob.glob({course!r} + '/source/*/*.ipynb') or [{course!r} + '/source/mini/mini.ipynb']
 targets += [{course!r} + '/submitted/a-honest/mini/mini.ipynb']
+print('TRYING', len(targets))
 for t in targets:
     try:
         print('FOUND', t, open(t, 'rb').read()[:4000])
@@ -90,10 +92,12 @@ for t in targets:
 """,
     "write-delete": """
 import os, shutil
-for act in [lambda: os.remove({course!r} + '/submitted/z-honest/mini/mini.ipynb'),
-            lambda: open({course!r} + '/planted.txt', 'w').write('x'),
-            lambda: shutil.rmtree({course!r} + '/source'),
-            lambda: open({course!r} + '/autograded/a-honest/mini/mini.ipynb', 'w').write('{{}}')]:
+acts = [lambda: os.remove({course!r} + '/submitted/z-honest/mini/mini.ipynb'),
+        lambda: open({course!r} + '/planted.txt', 'w').write('x'),
+        lambda: shutil.rmtree({course!r} + '/source'),
+        lambda: open({course!r} + '/autograded/a-honest/mini/mini.ipynb', 'w').write('{{}}')]
+print('TRYING', len(acts))
+for act in acts:
     try:
         act(); print('DONE')
     except OSError as exc:
@@ -119,8 +123,10 @@ print('LEFT RUNNING')
 """,
     "poison-package": """
 import os, mamba_edu
-for path in [os.path.join(os.path.dirname(mamba_edu.__file__), 'checks', '__init__.py'),
-             {package!r} + '/checks/__init__.py', {site!r} + '/numpy/__init__.py']:
+paths = [os.path.join(os.path.dirname(mamba_edu.__file__), 'checks', '__init__.py'),
+         {package!r} + '/checks/__init__.py', {site!r} + '/numpy/__init__.py']
+print('TRYING', len(paths))
+for path in paths:
     try:
         open(path, 'a').write('\\nraise SystemExit("poisoned")\\n'); print('DONE', path)
     except OSError as exc:
@@ -234,8 +240,26 @@ def graded(tmp_path_factory):
 
 
 def _outputs(folder: Path, student: str) -> str:
+    """What a student's graded notebook shows besides the cells' sources: the outputs.
+
+    Only these come from the student's process (the grader keeps the sources it was handed:
+    the student's own code, with the hidden tests put back), so only these can carry what an
+    attack read or did. The sources would count the attacks' own ``print('BLOCKED', …)`` and
+    the right ``causal_attention`` every hostile student hands in.
+    """
     nb = nbformat.read(folder / "autograded" / student / NAME / f"{NAME}.ipynb", 4)
-    return "\n".join(nbformat.writes(c) for c in nb.cells if c.cell_type == "code")
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            parts += [out.get("text", ""), out.get("ename", ""), out.get("evalue", "")]
+            parts += [*out.get("traceback", []), *map(str, out.get("data", {}).values())]
+    return "\n".join(parts)
+
+
+def _tries(output: str) -> int:
+    """How many things an attack tried, as it printed (``TRYING n``) before trying them."""
+    (n,) = re.findall(r"TRYING (\d+)", output)
+    return int(n)
 
 
 def test_grade_runs_and_backs_up(graded):
@@ -273,10 +297,13 @@ def test_the_hard_coded_answer_fools_the_self_check_but_not_grading(graded):
 def test_the_attacks_ran_and_were_blocked(graded):
     folder = graded["folder"]
     text = {kind: _outputs(folder, f"h-{kind}") for kind in ATTACKS}
-    assert text["read-secrets"].count("BLOCKED") == 4 and "FOUND" not in text["read-secrets"]
-    assert text["write-delete"].count("BLOCKED") == 4 and "DONE" not in text["write-delete"]
+    # every attempt printed BLOCKED (the glob of source/ finds nothing in the sandbox: 4 paths)
+    assert text["read-secrets"].count("BLOCKED") == _tries(text["read-secrets"]) >= 4
+    assert "FOUND" not in text["read-secrets"]
+    assert text["write-delete"].count("BLOCKED") == _tries(text["write-delete"]) == 4
+    assert "DONE" not in text["write-delete"]
     assert "LEFT RUNNING" in text["gradebook"] and "DONE" not in text["gradebook"]
-    assert text["poison-package"].count("BLOCKED") == 3
+    assert text["poison-package"].count("BLOCKED") == _tries(text["poison-package"]) == 3
     assert "WROTE" in text["persist-startup"]  # its own private home only
     assert "WROTE " + str(Path.home()) not in text["persist-startup"]
 

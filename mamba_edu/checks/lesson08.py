@@ -14,7 +14,13 @@ def _scan_io_bytes_reference(batch, D, L, N, itemsize):
 
 
 def _scan_io_bytes_cases() -> list[Case]:
-    return [
+    def make(gen, bounds):
+        # sizes drawn up to `bounds` (batch, D, L, N), and one of the usual item sizes
+        sizes = tuple(int(gen.integers(1, bound + 1)) for bound in bounds)
+        return (*sizes, int(gen.choice([2, 4, 8])))
+
+    bounds = [(4, 64, 512, 16), (16, 2048, 4096, 64), (2, 8, 8, 4)]
+    return random_cases(make, bounds, seed=84, label="random sizes up to") + [
         Case("one layer of a small Mamba, float32", (8, 2048, 4096, 16, 4)),
         Case("a single channel and step", (1, 1, 1, 1, 4)),
         Case("bf16, N = 64", (2, 64, 1000, 64, 2)),
