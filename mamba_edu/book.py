@@ -161,7 +161,37 @@ def page_notebook(executed: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if mine.cell_type == "code":
             mine.outputs = _static_outputs(ran.get("outputs", []))
             mine.execution_count = ran.get("execution_count")
+        elif mine.cell_type == "markdown":
+            mine.source = _letters_for_bundled_fonts(mine.source)
     return student
+
+
+# The bundled MathJax (pip's jupyter-server-mathjax) ships only the STIX web fonts; \mathbb and
+# \mathcal make MathJax fetch its TeX fonts, which are absent (a failed load in the console).
+# STIX has these letters as plain characters: ℝ for \mathbb{R}, 𝒩 for \mathcal N.
+_SCRIPT_EXCEPTIONS = {
+    "B": "ℬ",
+    "E": "ℰ",
+    "F": "ℱ",
+    "H": "ℋ",
+    "I": "ℐ",
+    "L": "ℒ",
+    "M": "ℳ",
+    "R": "ℛ",
+}
+_DOUBLE_EXCEPTIONS = {"C": "ℂ", "H": "ℍ", "N": "ℕ", "P": "ℙ", "Q": "ℚ", "R": "ℝ", "Z": "ℤ"}
+_FANCY = re.compile(r"\\(mathbb|mathcal)\s*(?:\{([A-Z])\}|([A-Z]))")
+
+
+def _fancy_letter(match: re.Match) -> str:
+    kind, letter = match.group(1), match.group(2) or match.group(3)
+    if kind == "mathbb":
+        return _DOUBLE_EXCEPTIONS.get(letter) or chr(0x1D538 + ord(letter) - ord("A"))
+    return _SCRIPT_EXCEPTIONS.get(letter) or chr(0x1D49C + ord(letter) - ord("A"))
+
+
+def _letters_for_bundled_fonts(markdown: str) -> str:
+    return _FANCY.sub(_fancy_letter, markdown)
 
 
 # ----------------------------------------------------------------------------------------------

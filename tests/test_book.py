@@ -93,7 +93,9 @@ def _internal_links_resolve(tab, path: Path) -> list[str]:
             target = (path.parent / unquote(parts.path)).resolve()
             if not target.exists():
                 broken.append(href)
-        elif parts.fragment and unquote(parts.fragment) not in ids:
+        elif parts.fragment and not {parts.fragment, unquote(parts.fragment)} & ids:
+            # as a browser resolves it: the fragment as written, then percent-decoded (nbconvert
+            # writes the ids of headings with non-ASCII characters percent-encoded)
             broken.append(href)
     return broken
 
