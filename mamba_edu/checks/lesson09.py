@@ -15,34 +15,68 @@ _LISTOPS_BY_HAND = {
 }
 
 
-def _listops_cases() -> tuple[list[Case], dict[str, int]]:
+# every expression a check has generated, with the generator's label: the reference looks its
+# value up here (grading draws new expressions, in this same process, before judging them)
+_LISTOPS_LABELS: dict[str, int] = dict(_LISTOPS_BY_HAND)
+
+
+def _listops_cases() -> list[Case]:
     from mamba_edu import tasks  # the generator: loaded only when a lesson-09 check runs
 
-    values = dict(_LISTOPS_BY_HAND)
     cases = [Case(f"by hand: {text}", (text,)) for text in _LISTOPS_BY_HAND]
-    tokens, labels = tasks.listops(12, max_length=40, min_length=12, max_depth=5, seed=90)
+    seed = int(rng(90).integers(2**31))  # new expressions when graded (rng mixes in the salt)
+    tokens, labels = tasks.listops(12, max_length=40, min_length=12, max_depth=5, seed=seed)
     for i, (row, label) in enumerate(zip(tokens, labels, strict=True)):
         text = tasks.listops_text(row)
-        values[text] = int(label)
+        _LISTOPS_LABELS[text] = int(label)
         cases.append(Case(f"generated {i} ({len(text.split())} symbols)", (text,)))
-    return cases, values
+    return cases
 
 
 def _listops_reference(text):
-    return _listops_cases()[1][text]  # the generator's own label for this expression
+    if text not in _LISTOPS_LABELS:
+        _listops_cases()  # the self-check's expressions
+    return _LISTOPS_LABELS[text]  # the generator's own label for this expression
+
+
+# The counts are module-level functions, not closures: grading sends a case's inputs to the
+# submission's sandbox as a record, which holds a course function by its name only.
+def _gru_like_count(width):
+    return 6 * width * width + 20 * width + 100
+
+
+def _wide_vocabulary_count(width):
+    return 12 * width * width + 500 * width
+
+
+def _square_count(width):
+    return width * width
+
+
+def _linear_count(width):
+    return 10 * width
+
+
+def _double_square_count(width):
+    return 2 * width * width
 
 
 def _closest_width_cases() -> list[Case]:
-    def quadratic(a, b, c):
-        return lambda width: a * width * width + b * width + c
-
+    # targets drawn from rng: new ones when graded
+    drawn = [
+        Case(
+            f"random target {i}",
+            (_gru_like_count, int(rng(60 + i).integers(500, 240_000)), list(range(2, 200))),
+        )
+        for i in range(3)
+    ]
     return [
-        Case("a GRU-like count, 6w² + 20w + 100", (quadratic(6, 20, 100), 20_000, list(range(2, 200)))),
-        Case("a wide vocabulary, 12w² + 500w", (quadratic(12, 500, 0), 50_000, list(range(4, 400, 4)))),
-        Case("the target hit exactly", (quadratic(1, 0, 0), 1024, list(range(1, 100)))),
-        Case("a tie: the smaller width wins", (quadratic(0, 10, 0), 15, [1, 2, 3])),
-        Case("only coarse widths", (quadratic(2, 0, 0), 5000, [10, 40, 70, 100])),
-    ]  # fmt: skip
+        Case("a GRU-like count, 6w² + 20w + 100", (_gru_like_count, 20_000, list(range(2, 200)))),
+        Case("a wide vocabulary, 12w² + 500w", (_wide_vocabulary_count, 50_000, list(range(4, 400, 4)))),
+        Case("the target hit exactly", (_square_count, 1024, list(range(1, 100)))),
+        Case("a tie: the smaller width wins", (_linear_count, 15, [1, 2, 3])),
+        Case("only coarse widths", (_double_square_count, 5000, [10, 40, 70, 100])),
+    ] + drawn  # fmt: skip
 
 
 def _closest_width_reference(count, target, widths):
@@ -75,7 +109,7 @@ EXERCISES = declare(
             expression such as ``"[MAX 2 9 [MIN 4 7 ] 0 ]"``. Compared with the labels of
             :func:`mamba_edu.tasks.listops` and with hand-worked examples.
             """,
-            lambda: _listops_cases()[0],
+            _listops_cases,
             reference=_listops_reference,
             hint="[MED is the median truncated to an integer; [SM is the sum modulo 10.",
         ),
