@@ -442,6 +442,9 @@ print(f"checkpoints kept by the forward pass: {checkpoints.shape} = {checkpoints
       f"all states (batch, D, L, N) would be {all_states / 2**20:.0f} MiB ({all_states / checkpoints.nbytes:.0f}x)")  # fmt: skip
 assert checkpoints.nbytes * 60 < all_states
 dout = np.random.default_rng(4).standard_normal((batch, D, L))
+# the first call compiles the backward kernel (or loads it from numba's cache), which allocates
+# tens of MiB of its own: run it once before measuring, as the forward was above
+selective_cpu.selective_scan_bwd(dout, *args, checkpoints=checkpoints)
 peak_bwd, seconds_bwd = peak_bytes(
     lambda: selective_cpu.selective_scan_bwd(dout, *args, checkpoints=checkpoints)
 )
