@@ -46,8 +46,8 @@ import tracemalloc
 import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
 
 from mamba_edu import bench, checks, scan, selective, ssd, widgets
 
@@ -196,7 +196,7 @@ assert all(
     intensity < H100_FP32 / H100_BW for intensity, _ in roofline.values()
 )  # both memory-bound
 
-fig = Figure(figsize=(6.5, 3.4), layout="constrained")
+fig = plt.figure(figsize=(6.5, 3.4), layout="constrained")
 ax = fig.add_subplot()
 intensities = np.logspace(-2, 3, 200)
 ax.loglog(intensities, np.minimum(H100_FP32, intensities * H100_BW) / 1e12, color="0.3",
@@ -207,7 +207,7 @@ ax.set_xlabel("arithmetic intensity (FLOP per byte of HBM traffic)")
 ax.set_ylabel("attainable TFLOP/s")
 ax.set_title("the selective scan on the roofline (an estimate)")
 ax.legend(fontsize=8)
-fig
+plt.show()
 
 # %% [markdown]
 # Both sit left of the ridge: the scan is limited by memory, not arithmetic, and fusing divides

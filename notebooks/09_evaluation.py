@@ -32,9 +32,9 @@
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from mamba_edu import bench, checks, tasks, train, widgets
 from mamba_edu.experiments import evaluate
@@ -222,7 +222,7 @@ for family, (result, long_accuracy) in live.items():
         f"L = {LIVE['L']}: {result.accuracy:.3f}, at L = {long_L}: {long_accuracy:.3f}"
     )
 
-fig = Figure(figsize=(7.5, 3.0), layout="constrained")
+fig = plt.figure(figsize=(7.5, 3.0), layout="constrained")
 ax = fig.add_subplot()
 for family, (result, _) in live.items():
     seconds = np.linspace(0, result.seconds, len(result.losses))
@@ -233,7 +233,7 @@ ax.set_xlabel("training time (s, this machine)")
 ax.set_ylabel("training loss (running mean)")
 ax.set_title(f"induction heads, L = {LIVE['L']}, the same 12 s budget")
 ax.legend()
-fig
+plt.show()
 
 # %% [markdown]
 # One seed and twelve seconds prove little; read the numbers as an observation of this run. They
@@ -262,7 +262,7 @@ assert {row["model"] for row in record["rows"]} == set(evaluate.FAMILIES)
 assert len(record["runs"]) == len(record["rows"]) * len(record["seeds"])
 
 # %%
-fig = Figure(figsize=(10, 3.6), layout="constrained")
+fig = plt.figure(figsize=(10, 3.6), layout="constrained")
 ax = fig.add_subplot()
 task_names = record["tasks"]
 for i, family in enumerate(evaluate.FAMILIES):
@@ -280,7 +280,7 @@ ax.set_xlabel("task")
 ax.set_ylabel("held-out accuracy (mean; bars: seed range)")
 ax.set_title(f"{'quick' if record['quick'] else 'full'} run: same parameters, same time budget")
 ax.legend(fontsize=8, ncols=6)
-fig
+plt.show()
 
 # %% [markdown]
 # What the record shows, computed from it rather than written in advance: for each task, the
@@ -361,7 +361,7 @@ for d_key in (8, 16):
         S = (np.linalg.pinv(K) @ V).T  # the least-squares memory, (d_value, d_key)
         recalled = (S @ K.T).T
         errors[d_key].append(np.linalg.norm(recalled - V) / np.linalg.norm(V))
-fig = Figure(figsize=(7, 3), layout="constrained")
+fig = plt.figure(figsize=(7, 3), layout="constrained")
 ax = fig.add_subplot()
 for d_key, err in errors.items():
     ax.plot(pairs, err, "o-", ms=3, label=f"d_k = {d_key}")
@@ -376,7 +376,6 @@ for d_key, err in errors.items():
         f"d_k = {d_key}: exact recall for n = 1 … {exact.max()}; at n = 40 the error is {err[-1]:.2f}"
     )
     assert exact.max() == d_key and err[d_key] > 0.05  # measured: the break is at n = d_k
-fig
 
 # %% [markdown]
 # $n$ generic keys in $d_k$ dimensions are linearly independent only while $n \le d_k$; past that,
@@ -400,7 +399,7 @@ for row in record["rows"]:
 
 # %%
 explorer = widgets.results_explorer(record)
-explorer.ui
+explorer
 
 # %% [markdown]
 # ## The debate
