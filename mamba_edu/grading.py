@@ -351,6 +351,11 @@ set -eu
 R=$1; IO=$2; shift 2
 mount --make-rprivate /
 mount -t tmpfs -o size=16m,mode=755 tmpfs "$R"
+# the private /tmp and /home first: a virtual environment or course copy that lives under them
+# (a clone in /tmp, a venv in a home folder) is bound on top, not hidden by them
+mkdir -p "$R/tmp" "$R/home"
+mount -t tmpfs -o size=1g,mode=1777,nosuid,nodev tmpfs "$R/tmp"
+mount -t tmpfs -o size=256m,mode=755,nosuid,nodev tmpfs "$R/home"
 while [ "$1" != "--" ]; do
   src=$1; shift
   if [ -L "$src" ]; then mkdir -p "$R$(dirname "$src")"; ln -s "$(readlink "$src")" "$R$src"; continue; fi
@@ -359,9 +364,7 @@ done
 shift
 mkdir -p "$R/proc" "$R/dev/shm" "$R/tmp" "$R/home" "$R{SANDBOX_MOUNT}" "$R{COURSE_MOUNT}"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
-mount -t tmpfs -o size=1g,mode=1777,nosuid,nodev tmpfs "$R/tmp"
 mount -t tmpfs -o size=256m,mode=1777,nosuid,nodev tmpfs "$R/dev/shm"
-mount -t tmpfs -o size=256m,mode=755,nosuid,nodev tmpfs "$R/home"
 mkdir "$R/home/student"; chown "$SANDBOX_UID:$SANDBOX_UID" "$R/home/student"
 for d in null zero full random urandom; do touch "$R/dev/$d"; mount --bind "/dev/$d" "$R/dev/$d"; done
 mount --bind "$IO" "$R{SANDBOX_MOUNT}"
