@@ -21,14 +21,13 @@
 # set aside because they were slow to train and forgot too quickly. Mamba (Gu & Dao, 2023) is a
 # recurrence again, and it competes with Transformers. What changed?
 #
-# The answer comes in small steps, each one a lesson, each one checked in code. Lessons 00–06 are
-# here today: by lesson 06 you will have written the selective scan at the heart of Mamba in NumPy,
-# checked it against the course's compiled kernel, and trained it on a task a time-invariant model
-# finds hard. The roadmap below continues with three lessons that are being written: lesson 07
-# (the Mamba block and a small language model), lesson 08 (from the reference to a fast kernel) and
-# lesson 09 (one benchmark and the debate). The code they will teach is partly in the package
-# already (`mamba_edu.mamba` has a Mamba block and language model, which the course's tests check
-# against the official `mamba_ssm`), but until a lesson exists, it is a plan, not a promise.
+# The answer comes in small steps, each one a lesson, each one checked in code. By lesson 06 you
+# will have written the selective scan at the heart of Mamba in NumPy, checked it against the
+# course's compiled kernel, and trained it on a task a time-invariant model finds hard. Lesson 07
+# builds the Mamba block and a small language model and races it against a Transformer of the same
+# size; lesson 08 goes from the reference to a fast kernel (and Mamba-2's SSD); lesson 09 puts every
+# model on one small benchmark and reads the ICLR 2024 debate against what the course measured.
+# Every lesson's code is checked against the official `mamba_ssm` where it has a counterpart.
 #
 # ## How each lesson works
 #
