@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mamba_edu import selective, tasks, train
+from mamba_edu import selective, train
+from mamba_edu.experiments.selective_copying import _data  # the same task and data sets
 
 __all__ = ["SUMMARY", "MODELS", "config", "units", "run_unit", "summarize"]
 
@@ -37,22 +38,6 @@ def units(cfg: dict) -> list[str]:
         for n in cfg["d_states"]
         for name in MODELS
     ]
-
-
-_DATA_CACHE: dict = {}
-
-
-def _data(cfg: dict):
-    """Train and test sets (seeds 1 and 2), shared by every model, N and seed."""
-    key = (cfg["L"], cfg["n_memorize"], cfg["vocab"], cfg["n_train"], cfg["n_test"])
-    if key not in _DATA_CACHE:
-        _DATA_CACHE.clear()
-        args = (cfg["L"], cfg["n_memorize"], cfg["vocab"])
-        _DATA_CACHE[key] = (
-            tasks.selective_copying(cfg["n_train"], *args, seed=1),
-            tasks.selective_copying(cfg["n_test"], *args, seed=2),
-        )
-    return _DATA_CACHE[key]
 
 
 def run_unit(cfg: dict, unit: str) -> dict:
