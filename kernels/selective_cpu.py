@@ -61,6 +61,7 @@ __all__ = [
     "selective_scan_torch",
     "SelectiveScanFn",
     "selective_scan",
+    "mamba_step",
 ]
 
 _KERNEL_DTYPES = (np.float32, np.float64)
@@ -406,6 +407,75 @@ if HAVE_NUMBA:
             dbias_part[b, d0:d1] = dbias
             dD_part[b, d0:d1] = dD
 
+    @njit(fastmath=_FASTMATH, cache=True)
+    def _mamba_step_kernel(
+        xz, conv_state, conv_wT, conv_b, x_w, dt_wT, dt_b, A_log, D, ssm_state,
+        new_conv, new_ssm, x, xdbl, dt, y,
+    ):  # fmt: skip
+        """One token through a Mamba block between its two big projections (serial: decoding is
+        latency-bound, and a batch of a few sequences is one core's work). Every loop that has
+        an exp or a softplus runs over contiguous channels, so that LLVM vectorizes it.
+
+        xz (batch, 2·d_inner): in_proj's output, x then z; conv_wT (d_conv, d_inner) and dt_wT
+        (dt_rank, d_inner) are the weights transposed. Writes new_conv (batch, d_inner, d_conv),
+        new_ssm (batch, d_inner, N), x (batch, d_inner) the conv+SiLU output, xdbl (batch,
+        dt_rank + 2N) x_proj's output, dt (batch, d_inner) the step sizes, y (batch, d_inner)
+        the gated output."""
+        batch, d_inner, d_conv = conv_state.shape
+        n_state = ssm_state.shape[2]
+        rank = dt_wT.shape[0]
+        A = np.empty((d_inner, n_state), dtype=ssm_state.dtype)
+        for d in range(d_inner):
+            a_d, log_d = A[d], A_log[d]
+            for n in range(n_state):
+                a_d[n] = -vexp(log_d[n])
+        for b in range(batch):  # 1-D views of row b: simple loops that LLVM vectorizes
+            x_b, dt_b_, y_b, xdbl_b = x[b], dt[b], y[b], xdbl[b]
+            u_b, z_b = xz[b, :d_inner], xz[b, d_inner:]
+            # 1. the causal conv's rolling window (drop the oldest input, append u), then SiLU
+            w_last = conv_wT[d_conv - 1]
+            for d in range(d_inner):
+                x_b[d] = conv_b[d] + w_last[d] * u_b[d]
+            for k in range(d_conv - 1):
+                w_k = conv_wT[k]
+                for d in range(d_inner):
+                    v = conv_state[b, d, k + 1]
+                    new_conv[b, d, k] = v
+                    x_b[d] += w_k[d] * v
+            for d in range(d_inner):
+                new_conv[b, d, d_conv - 1] = u_b[d]
+                x_b[d] = x_b[d] / (1 + vexp(-x_b[d]))
+            # 2. x_proj: the low-rank Δ input, B and C of this token
+            for j in range(x_w.shape[0]):
+                w_j = x_w[j]
+                acc = w_j[0] * x_b[0]
+                for d in range(1, d_inner):
+                    acc += w_j[d] * x_b[d]
+                xdbl_b[j] = acc
+            B_b, C_b = xdbl_b[rank : rank + n_state], xdbl_b[rank + n_state :]
+            # 3. Δ = softplus(dt_proj(·) + bias)
+            for d in range(d_inner):
+                dt_b_[d] = dt_b[d]
+            for k in range(rank):
+                w_k, c = dt_wT[k], xdbl_b[k]
+                for d in range(d_inner):
+                    dt_b_[d] += w_k[d] * c
+            for d in range(d_inner):
+                dt_b_[d] = vsoftplus(dt_b_[d])
+            # 4. zero-order hold for A, Euler for B, the readout C·h + D·x; the gate y·SiLU(z)
+            for d in range(d_inner):
+                h_old, h_new, a_d = ssm_state[b, d], new_ssm[b, d], A[d]
+                step, xv = dt_b_[d], x_b[d]
+                sx = step * xv
+                acc = D[d] * xv
+                for n in range(n_state):
+                    h = vexp(step * a_d[n]) * h_old[n] + sx * B_b[n]
+                    h_new[n] = h
+                    acc += h * C_b[n]
+                y_b[d] = acc
+            for d in range(d_inner):
+                y_b[d] = y_b[d] * z_b[d] / (1 + vexp(-z_b[d]))
+
 
 def _block_width(dim, batch=1):
     """Channels per work item: wide enough to fill the vector unit, narrow enough that every
@@ -577,6 +647,73 @@ def selective_scan_bwd(
         for k in ("dx", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddelta_bias")
         if k in result
     }
+
+
+def mamba_step(xz, conv_state, ssm_state, conv_w, conv_b, x_w, dt_w, dt_b, A_log, D, check=True):
+    """One decode step of a Mamba block between in_proj and out_proj, with the numba kernel.
+
+    NumPy arrays, one float dtype (float32 or float64): xz (batch, 2·d_inner) in_proj's output;
+    conv_state (batch, d_inner, d_conv); ssm_state (batch, d_inner, N); conv_w (d_inner, d_conv);
+    conv_b (d_inner,) or None; x_w (dt_rank + 2N, d_inner); dt_w (d_inner, dt_rank); dt_b
+    (d_inner,); A_log (d_inner, N); D (d_inner,). Returns (y (batch, d_inner) before out_proj,
+    new conv_state, new ssm_state); the given states are not modified. Same arithmetic as
+    :meth:`mamba_edu.mamba.Mamba.step`'s torch path (and mamba_ssm's ``Mamba.step``), in one
+    call instead of about fifteen small torch operations. ``check=False`` skips the checks of
+    dtypes, shapes and layout, for a caller that guarantees them (the torch module, whose step
+    is latency-bound: the checks cost as much as the kernel at a batch of one).
+    """
+    if not HAVE_NUMBA:  # pragma: no cover - numba is a core dependency
+        raise RuntimeError("mamba_step needs numba")
+    if not check:
+        return _mamba_step_unchecked(xz, conv_state, ssm_state, conv_w, conv_b, x_w, dt_w, dt_b,
+                                     A_log, D)  # fmt: skip
+    arrays = dict(xz=xz, conv_state=conv_state, ssm_state=ssm_state, conv_w=conv_w, x_w=x_w,
+                  dt_w=dt_w, dt_b=dt_b, A_log=A_log, D=D)  # fmt: skip
+    if conv_b is not None:
+        arrays["conv_b"] = conv_b
+    dtypes = {np.asarray(a).dtype for a in arrays.values()}
+    if len(dtypes) != 1 or not any(dtypes == {np.dtype(k)} for k in _KERNEL_DTYPES):
+        raise TypeError(
+            f"expected every array of mamba_step in one dtype, float32 or float64, got "
+            f"{sorted(str(d) for d in dtypes)}"
+        )
+    a = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    for name in ("xz", "conv_w", "A_log", "dt_w"):
+        if a[name].ndim != 2:
+            raise ValueError(f"expected {name} with 2 dimensions, got shape {a[name].shape}")
+    # the sizes come from the parameters; the token and the states must fit them
+    (d_inner, d_conv), n_state, rank = a["conv_w"].shape, a["A_log"].shape[1], a["dt_w"].shape[1]
+    batch = a["xz"].shape[0]
+    expected = dict(
+        xz=(batch, 2 * d_inner), conv_state=(batch, d_inner, d_conv),
+        ssm_state=(batch, d_inner, n_state), conv_b=(d_inner,),
+        x_w=(rank + 2 * n_state, d_inner), dt_w=(d_inner, rank), dt_b=(d_inner,),
+        A_log=(d_inner, n_state), D=(d_inner,),
+    )  # fmt: skip
+    for name, shape in expected.items():
+        if name in a and a[name].shape != shape:
+            raise ValueError(f"expected {name} of shape {shape}, got {a[name].shape}")
+    return _mamba_step_unchecked(
+        a["xz"], a["conv_state"], a["ssm_state"], a["conv_w"], a.get("conv_b"), a["x_w"],
+        a["dt_w"], a["dt_b"], a["A_log"], a["D"],
+    )  # fmt: skip
+
+
+def _mamba_step_unchecked(xz, conv_state, ssm_state, conv_w, conv_b, x_w, dt_w, dt_b, A_log, D):
+    batch, d_inner, d_conv = conv_state.shape
+    n_state = ssm_state.shape[2]
+    rank = dt_w.shape[1]
+    dtype = xz.dtype
+    conv_b = np.zeros(d_inner, dtype) if conv_b is None else conv_b
+    new_conv = np.empty_like(conv_state)
+    new_ssm = np.empty_like(ssm_state)
+    x, dt, y = (np.empty((batch, d_inner), dtype) for _ in range(3))
+    xdbl = np.empty((batch, rank + 2 * n_state), dtype)
+    _mamba_step_kernel(
+        xz, conv_state, np.ascontiguousarray(conv_w.T), conv_b, x_w, np.ascontiguousarray(dt_w.T),
+        dt_b, A_log, D, ssm_state, new_conv, new_ssm, x, xdbl, dt, y,
+    )  # fmt: skip
+    return y, new_conv, new_ssm
 
 
 # ----------------------------------------------------------------------------------------------

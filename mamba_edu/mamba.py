@@ -419,6 +419,36 @@ class Mamba(nn.Module):
             torch.zeros(batch, self.d_inner, self.d_state, dtype=dtype, device=device),
         )
 
+    def _step_kernel_applies(self, xz, conv_state, ssm_state):
+        """Whether :meth:`step` may run its middle part as one numba call: when generating (no
+        gradient wanted), on the CPU, in float32 or float64, unless the backend is "torch"."""
+        if self.backend == "torch" or torch.is_grad_enabled():
+            return False
+        tensors = (xz, conv_state, ssm_state, self.A_log, self.x_proj.weight)
+        return (
+            all(t.device.type == "cpu" and t.dtype == xz.dtype for t in tensors)
+            and xz.dtype in (torch.float32, torch.float64)
+            and conv_state.is_contiguous()
+            and ssm_state.is_contiguous()
+        )
+
+    def _step_kernel(self, xz, conv_state, ssm_state):
+        """The step between in_proj and out_proj — the conv window, SiLU, x_proj, Δ, the state
+        update, the readout and the gate — in one call of the course's numba kernel (the same
+        arithmetic as the torch lines below it; about fifteen small torch operations cost
+        more in dispatch than in arithmetic at decoding's batch sizes)."""
+        from mamba_edu.kernels import selective_cpu  # numba compiles on first import: only when run
+
+        def arr(t):
+            return None if t is None else t.detach().numpy()
+
+        y, conv_state, ssm_state = selective_cpu.mamba_step(
+            arr(xz), arr(conv_state), arr(ssm_state), arr(self.conv1d.weight[:, 0]),
+            arr(self.conv1d.bias), arr(self.x_proj.weight), arr(self.dt_proj.weight),
+            arr(self.dt_proj.bias), arr(self.A_log), arr(self.D), check=False,
+        )  # fmt: skip
+        return torch.from_numpy(y), torch.from_numpy(conv_state), torch.from_numpy(ssm_state)
+
     def step(self, hidden, conv_state, ssm_state):
         """One token: hidden (batch, 1, d_model) or (batch, d_model); conv_state (batch, d_inner,
         d_conv); ssm_state (batch, d_inner, d_state). Returns (out shaped like hidden,
@@ -446,7 +476,12 @@ class Mamba(nn.Module):
                     f"expected {name} of shape (batch, d_inner, {size}) = "
                     f"{(batch, self.d_inner, size)}, got {got}"
                 )
-        x, z = self.in_proj(hidden[:, 0]).chunk(2, dim=-1)  # (batch, d_inner)
+        xz = self.in_proj(hidden[:, 0])  # (batch, 2·d_inner): x then z
+        if self._step_kernel_applies(xz, conv_state, ssm_state):
+            y, conv_state, ssm_state = self._step_kernel(xz, conv_state, ssm_state)
+            out = self.out_proj(y)
+            return (out if squeeze else out[:, None]), conv_state, ssm_state
+        x, z = xz.chunk(2, dim=-1)  # (batch, d_inner) each
         conv_state = torch.cat([conv_state[:, :, 1:], x[:, :, None]], dim=2)  # roll, newest last
         x = (conv_state * self.conv1d.weight[:, 0]).sum(dim=-1)
         if self.conv1d.bias is not None:
@@ -476,7 +511,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(_check_int("d_model", d_model)))
 
     def forward(self, x):
-        return x * torch.rsqrt(x.square().mean(dim=-1, keepdim=True) + self.eps) * self.weight
+        # F.rms_norm is that formula in one operation (five separate ones cost a decoding step
+        # more time in dispatch than in arithmetic)
+        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
 
 
 class _Layer(nn.Module):

@@ -247,3 +247,112 @@ def test_mixed_dtypes_are_refused_by_the_function():
         kc.SelectiveScanFn.apply(*args.values(), False)
     with pytest.raises(TypeError, match="numba backend needs"):
         kc.selective_scan(**args, backend="numba")
+
+
+# ----------------------------------------------------------------------------------------------
+# the decode step (Mamba.step's middle part in one numba call) against the NumPy reference
+# ----------------------------------------------------------------------------------------------
+
+
+def _step_case(d_model=12, d_state=5, conv_bias=True, batch=3, dtype=np.float64, seed=0):
+    """A Mamba block's parameters (perturbed away from init), a token and random states, plus
+    the kernel's arguments (in_proj's output computed here, as the module does)."""
+    from mamba_edu import mamba  # the block's reference lives there
+
+    torch.manual_seed(seed)
+    block = mamba.Mamba(d_model, d_state=d_state, conv_bias=conv_bias).double()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    p = mamba.block_parameters(block)
+    rng = np.random.default_rng(seed)
+    d_inner = block.d_inner
+    hidden = rng.standard_normal((batch, d_model))
+    conv_state = rng.standard_normal((batch, d_inner, block.d_conv))
+    ssm_state = rng.standard_normal((batch, d_inner, d_state))
+    xz = hidden @ p["in_proj.weight"].T
+    args = [xz, conv_state, ssm_state, p["conv1d.weight"][:, 0], p.get("conv1d.bias"),
+            p["x_proj.weight"], p["dt_proj.weight"], p["dt_proj.bias"], p["A_log"], p["D"]]  # fmt: skip
+    args = [None if a is None else a.astype(dtype) for a in args]
+    return block, p, hidden, conv_state, ssm_state, args
+
+
+@pytest.mark.parametrize("conv_bias", [True, False])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("d_model, d_state, batch", [(12, 5, 3), (40, 16, 1), (8, 1, 2)])
+def test_mamba_step_matches_block_step_reference(d_model, d_state, batch, dtype, tol, conv_bias):
+    from mamba_edu import mamba  # the block's reference lives there
+
+    _, p, hidden, conv_state, ssm_state, args = _step_case(
+        d_model, d_state, conv_bias, batch, dtype, seed=d_model
+    )
+    given = [None if a is None else a.copy() for a in args]
+    y, new_conv, new_ssm = kc.mamba_step(*args)
+    out_ref, (conv_ref, ssm_ref) = mamba.block_step_reference(hidden, conv_state, ssm_state, p)
+    assert y.dtype == new_ssm.dtype == dtype
+    out = y.astype(np.float64) @ p["out_proj.weight"].T
+    scale = np.abs(out_ref).max()
+    np.testing.assert_allclose(out, out_ref, rtol=tol, atol=tol * scale)
+    np.testing.assert_allclose(new_conv, conv_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(new_ssm, ssm_ref, rtol=tol, atol=tol * np.abs(ssm_ref).max())
+    for before, after in zip(given, args, strict=True):  # the given states are not modified
+        if before is not None:
+            np.testing.assert_array_equal(before, after)
+
+
+def test_mamba_step_keeps_nan_to_its_sequence():
+    """A NaN in one sequence's token or state comes out as NaN in that sequence only (the
+    kernel's fast-math flags must not fold NaN away, as they once did for the scan)."""
+    *_, args = _step_case(batch=3)
+    for which in (0, 2):  # xz (the token), ssm_state
+        poisoned = [None if a is None else a.copy() for a in args]
+        poisoned[which][1].flat[0] = np.nan
+        y, _, new_ssm = kc.mamba_step(*poisoned)
+        assert np.isnan(y[1]).any() and np.isnan(new_ssm[1]).any()
+        assert np.isfinite(y[[0, 2]]).all() and np.isfinite(new_ssm[[0, 2]]).all()
+
+
+@pytest.mark.parametrize(
+    "index, value, error, message",
+    [
+        (0, np.zeros((3, 7)), ValueError, "expected xz of shape (3, 48)"),
+        (2, np.zeros((3, 24, 4)), ValueError, "expected ssm_state of shape (3, 24, 5), got (3, 24, 4)"),
+        (1, np.zeros((2, 24, 4)), ValueError, "expected conv_state of shape (3, 24, 4), got (2, 24, 4)"),
+        (5, np.zeros((3, 24)), ValueError, "expected x_w of shape (11, 24)"),
+        (8, np.zeros((24, 5), np.float32), TypeError, "one dtype, float32 or float64"),
+    ],
+)  # fmt: skip
+def test_mamba_step_bad_input(index, value, error, message):
+    *_, args = _step_case(batch=3)
+    args[index] = value
+    with pytest.raises(error, match=re.escape(message)):
+        kc.mamba_step(*args)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_module_step_kernel_equals_its_torch_path(dtype, tol):
+    """Mamba.step runs the kernel when no gradient is wanted and its torch lines otherwise (and
+    with backend "torch"): the two give the same token outputs and states over 20 tokens."""
+    block, *_ = _step_case(d_model=16, d_state=4)
+    block = block.to(dtype)
+    hidden = torch.randn(2, 20, 16, dtype=dtype, generator=torch.Generator().manual_seed(5))
+    results = {}
+    for backend in ("auto", "torch"):
+        block.backend = backend
+        conv_state, ssm_state = block.initial_states(2)
+        outs = []
+        with torch.no_grad():
+            for t in range(20):
+                out, conv_state, ssm_state = block.step(hidden[:, t], conv_state, ssm_state)
+                outs.append(out)
+        results[backend] = (torch.stack(outs, 1), ssm_state)
+    for got, expected in zip(results["auto"], results["torch"], strict=True):
+        torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
+    assert block._step_kernel_applies(*(torch.zeros(1, 2 * block.d_inner, dtype=dtype),),
+                                      *block.initial_states(1)) is False  # backend "torch" now  # fmt: skip
+    block.backend = "auto"
+    with torch.no_grad():
+        assert block._step_kernel_applies(torch.zeros(1, 2 * block.d_inner, dtype=dtype),
+                                          *block.initial_states(1))  # fmt: skip
+    assert not block._step_kernel_applies(torch.zeros(1, 2 * block.d_inner, dtype=dtype),
+                                          *block.initial_states(1))  # grad enabled  # fmt: skip
