@@ -198,17 +198,17 @@ if HAVE_NUMBA:
 
         return impl
 
-    @njit(fastmath=_FASTMATH, cache=True)
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _vexp_array(y, out):
         for i in range(y.size):
             out[i] = vexp(y[i])
 
-    @njit(fastmath=_FASTMATH, cache=True)
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _vsoftplus_array(y, out):
         for i in range(y.size):
             out[i] = vsoftplus(y[i])
 
-    @njit(inline="always", fastmath=_FASTMATH)
+    @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
     def _step_sizes(raw, bias, softplus, dt, slope):
         """dt[s] = softplus(raw[s] + bias), or raw[s] + bias without softplus, for one channel
         and a chunk of steps: a loop along time, so that it vectorizes. When ``slope`` has room
@@ -226,7 +226,7 @@ if HAVE_NUMBA:
                 sig = 1 / (1 + vexp(-r))
                 slope[s] = sig if not r > 20 else sig * 0 + 1  # NaN keeps sig (NaN)
 
-    @njit(parallel=True, fastmath=_FASTMATH, cache=True)
+    @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _scan_fwd_kernel(
         delta, bias, softplus, x, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last,
         ckpt,
@@ -291,7 +291,7 @@ if HAVE_NUMBA:
                     out[b, d0 + j, t] = acc[j]
             last[b, :, d0:d1] = h
 
-    @njit(parallel=True, fastmath=_FASTMATH, cache=True)
+    @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _scan_bwd_kernel(
         delta, bias, softplus, x, AT, Bt, Ct, D, dout, z, has_z, y_pre, glast, ckpt, width,
         dx, ddelta, dz, dbias_part, dD_part, dA_part, dB_part, dC_part,
@@ -407,7 +407,7 @@ if HAVE_NUMBA:
             dbias_part[b, d0:d1] = dbias
             dD_part[b, d0:d1] = dD
 
-    @njit(fastmath=_FASTMATH, cache=True)
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _mamba_step_kernel(
         xz, conv_state, conv_wT, conv_b, x_w, dt_wT, dt_b, A_log, D, ssm_state,
         new_conv, new_ssm, x, xdbl, dt, y,
