@@ -35,9 +35,11 @@
 
 # %%
 import dataclasses
+import json
 import math
 import time
 import weakref
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numba
@@ -48,6 +50,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from mamba_edu import attention, bench, checks, data, mamba, selective, train, widgets
+from mamba_edu.experiments import lm as lm_experiment
+from mamba_edu.experiments import lm_benchmark
 
 np.set_printoptions(precision=4, suppress=True)
 print("Timings in this notebook are measured on:", bench.machine_summary())
@@ -579,6 +583,70 @@ prompt = "Return the "
 for name, model in (("Mamba", lm), ("Transformer", tf)):
     out = model.generate(vocab.encode(prompt), 64 - len(prompt), temperature=0.8, seed=1)
     print(f"--- {name}:\n{vocab.decode(out[0].numpy())}\n")
+
+# %% [markdown]
+# ### The longer run, stored
+#
+# Half a minute says little. `mamba-edu run lm` trains the same two models (d_model 128, 4
+# layers, windows of 128 characters, the first million characters of the corpus) for 10 minutes
+# of wall-clock training each, seeds 0, 1 and 2, one thread each, and stores the curves, the
+# final validation bits per character and a sample per run in `data/lm.json`, with the machine
+# and the date. The cell shows that record when it exists, else the `--quick` check (whose
+# numbers, a few steps of a tiny model, mean nothing).
+
+# %%
+data_dir = Path(lm_experiment.__file__).resolve().parents[2] / "data"  # the repository's data/
+lm_full, lm_quick = data_dir / "lm.json", data_dir / "lm-quick.json"
+lm_record = json.loads((lm_full if lm_full.exists() else lm_quick).read_text())
+print(f"{'full run' if not lm_record['quick'] else 'QUICK CHECK ONLY'}: {lm_record['command']}")
+print(
+    f"  {lm_record['machine']}, {lm_record['date_utc']}, {lm_record['total_seconds'] / 60:.0f} min"
+)
+stored_base = lm_record["baselines"]
+print(
+    f"  unigram {stored_base['unigram_bpc']:.3f}, bigram {stored_base['bigram_bpc']:.3f} bits/char"
+)
+for name, row in lm_record["models"].items():
+    per_seed = ", ".join(f"{v:.3f}" for v in row["val_bpc"])
+    print(f"  {name:<12} {row['parameters']:>8,} parameters: validation {per_seed} bits/char "
+          f"(mean {row['val_bpc_mean']:.3f}); steps {row['steps']}")  # fmt: skip
+fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
+colors = {"Mamba": "C0", "Transformer": "C1"}
+for run in lm_record["runs"].values():
+    curve = [point for point in run["curve"] if point["val_bpc"] is not None]
+    ax.plot([point["seconds"] / 60 for point in curve], [point["val_bpc"] for point in curve],
+            color=colors[run["model"]], lw=1,
+            label=run["model"] if run["seed"] == lm_record["seeds"][0] else None)  # fmt: skip
+ax.axhline(stored_base["bigram_bpc"], color="gray", ls="--", lw=1, label="bigram")
+ax.set_xlabel("training time (minutes, evaluation not counted)")
+ax.set_ylabel("validation bits per character")
+ax.set_title("stored run: one line per seed", fontsize=10)
+ax.legend()
+plt.show()
+for run in lm_record["runs"].values():
+    if run["seed"] == lm_record["seeds"][0]:
+        print(
+            f"--- {run['model']}, seed {run['seed']}, after {run['steps']} steps:\n{run['sample']}\n"
+        )
+
+# %% [markdown]
+# ### How fast is this code? (stored)
+#
+# `mamba-edu run lm_benchmark` times one training step and one generated token of this
+# lesson's model (batch 12, 4 layers) against `mambapy` (a pure-PyTorch Mamba), the official
+# `mamba_ssm` on its CPU path (`selective_scan_ref`, a loop over time in PyTorch: its fast path
+# needs a GPU) and the matched Transformer, all with one thread, interleaved in rounds on the same
+# machine; "× ours" is the median over rounds of each round's time ratio, so a busy moment of a
+# shared machine hits every contender alike. The load average is printed with each table.
+
+# %%
+bench_full = data_dir / "lm_benchmark.json"
+bench_record = json.loads(
+    (bench_full if bench_full.exists() else data_dir / "lm_benchmark-d128.json").read_text()
+)
+print(f"{bench_record['command']}\n  {bench_record['machine']}, {bench_record['date_utc']}")
+for unit, result in bench_record["units"].items():
+    print(lm_benchmark.fmt_unit(unit, result))
 
 # %% [markdown]
 # ## Claims vs. measurements: time and memory

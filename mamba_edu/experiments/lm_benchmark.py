@@ -33,7 +33,7 @@ from mamba_edu import attention, official
 from mamba_edu import mamba as course_mamba
 from mamba_edu.bench import machine_summary
 
-__all__ = ["SUMMARY", "CONTENDERS", "config", "units", "run_unit", "summarize"]
+__all__ = ["SUMMARY", "CONTENDERS", "config", "units", "run_unit", "summarize", "fmt_unit"]
 
 SUMMARY = (
     "MambaLM training and generation tokens/s against mambapy, mamba_ssm (slow path), Transformer"
@@ -250,11 +250,12 @@ def run_unit(cfg: dict, unit: str) -> dict:
         )
     result = dict(kind=kind, d_model=d_model, L=length or None, conditions_before=before,
                   conditions_after=after, rows=[rows[name] for name in CONTENDERS])  # fmt: skip
-    print(_table(unit, result))
+    print(fmt_unit(unit, result))
     return result
 
 
-def _table(unit: str, result: dict) -> str:
+def fmt_unit(unit: str, result: dict) -> str:
+    """One unit's result as the table the run prints (and lesson 07 shows)."""
     lines = [f"\n{unit}  (load average {result['conditions_before']['load_average']} → "
              f"{result['conditions_after']['load_average']})",
              f"  {'model':<42} {'params':>9} {'tokens/s':>10} {'time ÷ ours':>12}"]  # fmt: skip
