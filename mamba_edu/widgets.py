@@ -916,7 +916,12 @@ def _rectangle(t: int, row: int, colour: str, edge: str):
 # Lesson 09 — the benchmark's results explorer
 # ----------------------------------------------------------------------------------------------
 
-EXPLORER_METRICS = ("training loss", "accuracy per seed")
+EXPLORER_METRICS = ("training loss", "score per seed")
+# a row's metric → the axis label of its score (the record says which way is better)
+_SCORE_LABELS = {
+    "accuracy": "held-out accuracy (higher is better)",
+    "bpc": "validation bits per character (lower is better)",
+}
 
 
 def _explorer_rows(record: dict, task: str):
@@ -935,15 +940,22 @@ def results_explorer(
     the table row.
 
     Controls: ``task``; ``model`` ("all" or one family); ``metric``: "training loss" (axes 0: one
-    line per model and seed, the loss against training seconds) or "accuracy per seed" (axes 0:
-    one line per model, its held-out accuracy for each seed, with the chance level dashed);
-    ``budget``: the fraction of the training time shown, 0.05 … 1 (the loss curves stop there and
-    the title gives each model's loss reached at that budget). The figure's title holds the
-    table row of the chosen model (or of the best one).
+    line per model and seed, the loss against training seconds) or "score per seed" (axes 0: one
+    line per model, its score for each seed: held-out accuracy, higher is better, or for the
+    character LM validation bits per character, lower is better; then the chance level dashed,
+    and for the LM the unigram and bigram baselines dotted); ``budget``: the fraction of the
+    training time shown, 0.05 … 1 (the loss curves stop there and the title gives each model's
+    loss reached at that budget). The title holds the table row of the best model (highest
+    accuracy or lowest bpc) among those shown.
     """
     tasks = list(record.get("tasks") or sorted({row["task"] for row in record.get("rows", [])}))
     if not tasks or "runs" not in record:
         raise ValueError("expected a record of `mamba-edu run evaluate` (with tasks, rows, runs)")
+    if any(row.get("metric") not in _SCORE_LABELS for row in record["rows"]):
+        raise ValueError(
+            f"expected every row to name its metric, one of {sorted(_SCORE_LABELS)} (a record "
+            "written before metrics were recorded: run `mamba-edu run evaluate` again)"
+        )
     task = tasks[0] if task is None else task
     rows = _explorer_rows(record, task)
     models = [row["model"] for row in rows]
@@ -960,6 +972,7 @@ def results_explorer(
     def draw(fig: Figure, task: str, model: str, metric: str, budget: float):
         rows = _explorer_rows(record, task)
         chosen = [r for r in rows if model in ("all", r["model"])] or rows
+        kind = chosen[0]["metric"]
         ax = fig.add_subplot()
         if metric == "training loss":
             reached = []
@@ -976,23 +989,33 @@ def results_explorer(
                     if seed == seeds[0]:
                         reached.append(f"{row['model']} {loss[keep][-1]:.2f}")
             ax.set_xlabel("training time (s, this run's machine)")
-            ax.set_ylabel("training loss (cross-entropy)")
+            per = "nats per character" if kind == "bpc" else "nats"
+            ax.set_ylabel(f"training loss (cross-entropy, {per})")
             ax.set_title(f"{task}: loss at {budget:.0%} of the budget — " + ", ".join(reached),
                          fontsize=9)  # fmt: skip
         else:
             for i, row in enumerate(chosen):
-                ax.plot(range(len(row["accuracies"])), row["accuracies"], "o-", color=f"C{i}",
+                ax.plot(range(len(row["scores"])), row["scores"], "o-", color=f"C{i}",
                         label=row["model"])  # fmt: skip
-            ax.axhline(chosen[0]["chance"], color="0.5", ls="--", lw=1, label="chance")
+            guess = "uniform guess" if kind == "bpc" else "chance"
+            ax.axhline(chosen[0]["chance"], color="0.5", ls="--", lw=1, label=guess)
+            for name, style in (("unigram_bpc", ":"), ("bigram_bpc", "-.")):
+                if name in chosen[0].get("baselines", {}):
+                    ax.axhline(chosen[0]["baselines"][name], color="0.3", ls=style, lw=1,
+                               label=name.replace("_bpc", ""))  # fmt: skip
             ax.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
             ax.set_xlabel("seed")
-            ax.set_ylabel("held-out accuracy")
-            ax.set_ylim(0, 1.05)
-            best = max(chosen, key=lambda r: r["accuracy"])
+            ax.set_ylabel(_SCORE_LABELS[kind], fontsize=8 if kind == "bpc" else None)
+            if kind == "accuracy":
+                ax.set_ylim(0, 1.05)
+            else:
+                ax.set_ylim(0, None)
+            sign = 1 if chosen[0]["higher_is_better"] else -1
+            best = max(chosen, key=lambda r: sign * r["score"])
             ax.set_title(
                 f"{task} — {best['model']}: {best['params']} parameters, state {best['state']}, "
-                f"{best['steps']} steps, accuracy {best['accuracy']:.3f} "
-                f"({best['min_accuracy']:.3f}–{best['max_accuracy']:.3f})",
+                f"{best['steps']} steps, {kind} {best['score']:.3f} "
+                f"({best['min_score']:.3f}–{best['max_score']:.3f})",
                 fontsize=9,
             )
         ax.legend(fontsize=8, loc="best")

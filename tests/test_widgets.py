@@ -404,21 +404,29 @@ def test_chunked_kernel_stepper_moves_and_labels_every_axes():
 
 
 def _evaluation_record():
-    """A hand-made record in the shape `mamba-edu run evaluate` writes: two models, two seeds."""
+    """A hand-made record in the shape `mamba-edu run evaluate` writes: two models, two seeds,
+    an accuracy task (higher is better) and a bits-per-character task (lower is better)."""
     runs, rows = {}, []
     for i, model in enumerate(("GRU", "Mamba")):
-        for seed in (0, 1):
-            runs[f"mqar | {model} | seed {seed}"] = dict(
-                curve=dict(step=[1, 2, 3, 4], seconds=[1.0, 2.0, 3.0, 4.0],
-                           loss=[4.0 - i, 3.0 - i, 2.0 - i, 1.5 - i]),
-            )  # fmt: skip
+        for task in ("mqar", "char_lm"):
+            for seed in (0, 1):
+                runs[f"{task} | {model} | seed {seed}"] = dict(
+                    curve=dict(step=[1, 2, 3, 4], seconds=[1.0, 2.0, 3.0, 4.0],
+                               loss=[4.0 - i, 3.0 - i, 2.0 - i, 1.5 - i]),
+                )  # fmt: skip
         accuracies = [0.2 + 0.5 * i, 0.3 + 0.5 * i]
-        rows.append(
-            dict(task="mqar", model=model, params=1000 + i, state=64, steps=4, chance=0.1,
-                 accuracies=accuracies, accuracy=float(np.mean(accuracies)),
-                 min_accuracy=min(accuracies), max_accuracy=max(accuracies))
-        )  # fmt: skip
-    return dict(tasks=["mqar"], seeds=[0, 1], rows=rows, runs=runs)
+        bpcs = [3.0 - i, 3.2 - i]  # Mamba's are lower: better
+        for task, metric, scores in (("mqar", "accuracy", accuracies), ("char_lm", "bpc", bpcs)):
+            row = dict(
+                task=task, model=model, metric=metric, higher_is_better=metric == "accuracy",
+                params=1000 + i, state=64, steps=4, chance=0.1 if metric == "accuracy" else 6.5,
+                scores=scores, score=float(np.mean(scores)), min_score=min(scores),
+                max_score=max(scores),
+            )  # fmt: skip
+            if metric == "bpc":
+                row["baselines"] = dict(unigram_bpc=4.9, bigram_bpc=3.9)
+            rows.append(row)
+    return dict(tasks=["mqar", "char_lm"], seeds=[0, 1], rows=rows, runs=runs)
 
 
 def test_results_explorer_budget_cuts_the_curves_and_accuracy_shows_each_seed():
@@ -431,12 +439,30 @@ def test_results_explorer_budget_cuts_the_curves_and_accuracy_shows_each_seed():
     assert "Mamba 2.00" in ex.figure.axes[0].get_title()
     ex.controls["model"].value = "GRU"
     assert len(ex.line_data()) == 2
-    ex.controls["metric"].value = "accuracy per seed"
+    ex.controls["metric"].value = "score per seed"
     accuracy, chance = ex.line_data()
     np.testing.assert_allclose(accuracy, [0.2, 0.3])
     np.testing.assert_allclose(chance, [0.1, 0.1])
     ax = ex.figure.axes[0]
-    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    assert ax.get_xlabel() and "accuracy (higher is better)" in ax.get_ylabel()
+    ex.controls["model"].value = "all"
+    assert "Mamba" in ex.figure.axes[0].get_title()  # the best: the higher accuracy
+
+
+def test_results_explorer_shows_bits_per_character_lower_is_better_with_the_baselines():
+    ex = widgets.results_explorer(_evaluation_record(), task="char_lm", metric="score per seed")
+    gru, mamba, uniform, unigram, bigram = ex.line_data()
+    np.testing.assert_allclose(gru, [3.0, 3.2])
+    np.testing.assert_allclose(mamba, [2.0, 2.2])
+    np.testing.assert_allclose([uniform[0], unigram[0], bigram[0]], [6.5, 4.9, 3.9])
+    ax = ex.figure.axes[0]
+    assert "bits per character (lower is better)" in ax.get_ylabel()
+    # the best model is the one with the *lower* bpc, and its row is in the title
+    assert ax.get_title().startswith("char_lm — Mamba") and "bpc 2.100" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["GRU", "Mamba", "uniform guess", "unigram", "bigram"]
+    ex.controls["metric"].value = "training loss"
+    assert "nats per character" in ex.figure.axes[0].get_ylabel()
 
 
 def test_results_explorer_rejects_what_the_record_lacks():
@@ -449,3 +475,7 @@ def test_results_explorer_rejects_what_the_record_lacks():
         widgets.results_explorer(record, budget=2.0)
     with pytest.raises(ValueError, match="record of `mamba-edu run evaluate`"):
         widgets.results_explorer({"rows": []})
+    for row in record["rows"]:
+        del row["metric"]  # a record written before rows named their metric
+    with pytest.raises(ValueError, match="every row to name its metric"):
+        widgets.results_explorer(record)

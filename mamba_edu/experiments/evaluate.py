@@ -1,5 +1,12 @@
 """Lesson 09's benchmark: five model families, the same parameter count and the same wall-clock
-budget, on seven small tasks, three seeds: ``mamba-edu run evaluate`` → ``data/evaluation.json``.
+budget, on eight small tasks, three seeds: ``mamba-edu run evaluate`` → ``data/evaluation.json``.
+
+Seven tasks are classification (held-out **accuracy**, higher is better); the eighth,
+``char_lm``, is lesson 07's character language model on the standard library's docstrings
+(:mod:`mamba_edu.data`): every position of a window predicts the next character, and the score is
+validation **bits per character** (lower is better), with the unigram and bigram models counted
+on the training part as references. Each row of the record names its ``metric`` and whether
+``higher_is_better``; its ``score`` fields hold that metric.
 
 Families (each a stack of ``n_layer`` pre-norm residual blocks between a shared kind of input
 embedding and a linear read-out at the answer positions):
@@ -16,22 +23,30 @@ Parameter counts are matched to a Mamba model of ``reference_width`` on every ta
 :func:`match_width` (within ``tolerance``, ±10 %); each model then trains for ``budget_seconds``
 of wall-clock time (``train.train_classifier(max_seconds=...)``), so a fast model gets more steps.
 The record keeps both, with every model's state size, so that a reader can see which resource
-(parameters, time, memory) each comparison held equal.
+(parameters, time, memory) each comparison held equal, and the machine's load average
+(``os.getloadavg()``) at the start and end of each unit: the budget is wall-clock time, so a busy
+machine gives every model fewer steps.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import time
 
 import numpy as np
 import torch
 from torch import nn
 
-from mamba_edu import attention, lru, mamba, selective, tasks, train
+from mamba_edu import attention, data, lru, mamba, selective, tasks, train
+from mamba_edu.experiments import lm
 
 __all__ = [
     "SUMMARY",
     "FAMILIES",
+    "METRICS",
+    "task_metric",
+    "validation_bpc",
     "EvalModel",
     "match_width",
     "matched_widths",
@@ -46,13 +61,15 @@ __all__ = [
 ]
 
 SUMMARY = (
-    "lesson 09: GRU, LRU, S4D, Mamba, Transformer at equal parameters and time on 7 small tasks, "
-    "3 seeds"
+    "lesson 09: GRU, LRU, S4D, Mamba, Transformer at equal parameters and time on 8 small tasks "
+    "(7 accuracies, character LM bits per character), 3 seeds"
 )
 
 FAMILIES = ("GRU", "LRU", "S4D", "Mamba", "Transformer")
 N_HEAD = 2  # the Transformer's heads (small widths: 2 heads keep the head size near 8 or more)
 LRU_STATE_PER_D_STATE = 4  # the LRU keeps 4 · d_state complex numbers (it has no per-channel N)
+# metric → higher is better? Accuracy: fraction of right answers; bpc: bits per character
+METRICS = {"accuracy": True, "bpc": False}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -276,6 +293,56 @@ def matched_widths(spec: dict, cfg: dict, d_state: int) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
+def task_metric(name: str) -> str:
+    """The metric a task is scored with: "bpc" for the character LM, "accuracy" otherwise."""
+    if not isinstance(name, str):
+        raise ValueError(f"expected a task name (str), got {name!r}")
+    return "bpc" if name.split(" (")[0] == "char_lm" else "accuracy"
+
+
+def validation_bpc(model, val_ids, length: int) -> float:
+    """Bits per character of ``model`` (tokens (batch, length) → logits (batch, length, vocab))
+    on ``val_ids`` (n · length + 1,) cut into n consecutive windows: every character after the
+    first is predicted once, from the characters before it in its window
+    (:func:`mamba_edu.train.bits_per_char`). The mean over those n · length targets of
+    −log₂ p(target), so a model that predicts the bigram distribution scores the bigram bpc."""
+    val_ids = np.asarray(val_ids)
+    if val_ids.ndim != 1 or len(val_ids) < length + 1 or (len(val_ids) - 1) % length:
+        raise ValueError(
+            f"expected val_ids of shape (n · length + 1,) with length = {length}, "
+            f"got {val_ids.shape}"
+        )
+    return train.bits_per_char(model, val_ids, length=length)
+
+
+def _char_lm(t: dict) -> dict:
+    """Lesson 07's corpus (cached, checksummed) and its fixed split: training windows of L + 1
+    characters at random offsets of the training part (seed 1), and the first n_test · L + 1
+    characters of the validation part, cut into consecutive windows (every model and seed is
+    scored on the same characters)."""
+    corpus = data.load_corpus(t["max_chars"])
+    vocab = data.CharVocab(corpus.text)
+    train_ids, val_ids = data.train_val_split(vocab.encode(corpus.text), t["val_fraction"])
+    L, n_val = t["L"], t["n_test"] * t["L"] + 1
+    if len(val_ids) < n_val:
+        raise ValueError(
+            f"expected a validation part of at least n_test · L + 1 = {n_val} characters, got "
+            f"{len(val_ids)} (raise max_chars or lower n_test)"
+        )
+    val_ids = val_ids[:n_val]
+    x_train, y_train = data.random_windows(train_ids, t["n_train"], L, np.random.default_rng(1))
+    x_test, y_test = val_ids[:-1].reshape(-1, L), val_ids[1:].reshape(-1, L)
+    return dict(
+        train=(x_train, y_train), test=(x_test, y_test), val_ids=val_ids, vocab=vocab.size,
+        n_classes=vocab.size, n_out=L, max_len=L,
+        chance=math.log2(vocab.size),  # bits per character of the uniform guess
+        baselines=lm.baselines(train_ids, val_ids, vocab.size),
+        corpus=dict(provenance=corpus.provenance, sha256=corpus.sha256, chars=len(corpus.text),
+                    vocab_size=vocab.size, train_chars=len(train_ids),
+                    val_chars_scored=n_val - 1),
+    )  # fmt: skip
+
+
 def task_names(cfg: dict) -> list[str]:
     """The benchmark's tasks; MQAR once per state size."""
     names = [name for name in cfg["tasks"] if name != "mqar"]
@@ -344,6 +411,8 @@ def _task_spec(cfg: dict, name: str) -> dict:
             vocab=vocab, n_classes=vocab, n_out=pairs, chance=2 / vocab, max_len=3 * pairs,
             d_state=int(name.split("d_state ")[1].rstrip(")")),
         )  # fmt: skip
+    elif base == "char_lm":
+        spec.update(_char_lm(t))
     else:
         raise ValueError(f"expected a task of {task_names(cfg)}, got {name!r}")
     return spec
@@ -381,6 +450,7 @@ def config(quick: bool) -> dict:
                 digits=dict(n_train=None, n_test=None),
                 long_copy=dict(length=6, vocab=4, n_train=128, n_test=32),
                 mqar=dict(n_pairs=3, vocab=12, d_states=[1, 4], n_train=128, n_test=32),
+                char_lm=dict(max_chars=100_000, val_fraction=0.1, L=32, n_train=256, n_test=16),
             ),
         )  # fmt: skip
     return dict(
@@ -396,6 +466,9 @@ def config(quick: bool) -> dict:
             digits=dict(n_train=None, n_test=None),  # scikit-learn's 1,797 images, split 3:1
             long_copy=dict(length=32, vocab=16, n_train=4096, n_test=512),
             mqar=dict(n_pairs=16, vocab=64, d_states=[2, 16], n_train=4096, n_test=512),
+            # lesson 07's corpus (1,000,000 characters, its 90/10 split); 256 windows of 128
+            # consecutive validation characters (32,768 scored)
+            char_lm=dict(max_chars=1_000_000, val_fraction=0.1, L=128, n_train=8192, n_test=256),
         ),
     )  # fmt: skip
 
@@ -450,7 +523,14 @@ def _warm_up(model, data):
     model.zero_grad(set_to_none=True)
 
 
+def _load():
+    """The machine's load averages over 1, 5 and 15 minutes (runnable processes per core
+    summed over cores: 2 means two busy cores' worth of work)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def run_unit(cfg: dict, unit: str) -> dict:
+    load_start = _load()
     task, family, seed_text = unit.split(" | ")
     seed = int(seed_text.split()[1])
     set_threads(cfg["threads"])  # small models: one thread, and a fair clock for all
@@ -469,62 +549,97 @@ def run_unit(cfg: dict, unit: str) -> dict:
         on_step=lambda step, m: {"t": time.perf_counter() - start},
     )  # fmt: skip
     length = spec["test"][0].shape[1]
+    metric = task_metric(task)
     out = dict(
         task=task, model=family, seed=seed, width=width, params=params,
         state=state_size(family, width, spec["d_state"], cfg["n_layer"], length),
-        accuracy=float(result.accuracy), chance=round(spec["chance"], 4),
+        metric=metric, accuracy=float(result.accuracy), chance=round(spec["chance"], 4),
         diverged=result.diverged, steps=len(result.losses), seconds=round(result.seconds, 2),
         curve=_curve(result.losses, result.extra.get("t", []), cfg["curve_points"]),
     )  # fmt: skip
+    if metric == "bpc":  # accuracy above is next-character accuracy; bpc is the score
+        out["bpc"] = (
+            float("nan") if result.diverged else validation_bpc(model, spec["val_ids"], length)
+        )
     for key, (x, y) in spec["extra"].items():
         out[key] = float("nan") if result.diverged else train.accuracy(model, x, y)
+    out["load_start"], out["load_end"] = load_start, _load()
     return out
 
 
+def _round(x, digits=4):
+    return round(float(x), digits)
+
+
 def summarize(cfg: dict, results: dict) -> dict:
-    """One row per (task, model): mean and range over seeds of every accuracy, parameters, state,
-    steps; ``runs`` keeps each unit (learning curves included) for the lesson's explorer."""
-    rows = []
+    """One row per (task, model): the task's ``metric`` (accuracy, higher is better; or bpc,
+    lower is better) as ``score`` (mean over seeds), ``scores`` (per seed), ``min_score`` and
+    ``max_score``; ``chance`` is the score of a guess (a uniform guess's bpc for the LM), and the
+    LM rows add the ``baselines`` (unigram and bigram bpc); parameters, state and mean steps.
+    ``runs`` keeps each unit (learning curves and load averages included) for the explorer."""
+    rows, baselines = [], {}
     for task in task_names(cfg):
+        metric = task_metric(task)
+        if metric == "bpc":
+            spec, _ = _cached(cfg, task)
+            baselines[task] = dict(**spec["baselines"], corpus=spec["corpus"])
         for family in cfg["families"]:
             runs = [results[f"{task} | {family} | seed {s}"] for s in cfg["seeds"]]
-            accuracies = [r["accuracy"] for r in runs]
+            scores = [r[metric] for r in runs]
             row = dict(
-                task=task, model=family, params=runs[0]["params"], width=runs[0]["width"],
-                state=runs[0]["state"], chance=runs[0]["chance"],
-                accuracy=round(float(np.mean(accuracies)), 4),
-                accuracies=[round(a, 4) for a in accuracies],
-                min_accuracy=round(min(accuracies), 4), max_accuracy=round(max(accuracies), 4),
-                steps=int(np.mean([r["steps"] for r in runs])),
+                task=task, model=family, metric=metric, higher_is_better=METRICS[metric],
+                params=runs[0]["params"], width=runs[0]["width"], state=runs[0]["state"],
+                chance=runs[0]["chance"], score=_round(np.mean(scores)),
+                scores=[_round(v) for v in scores], min_score=_round(min(scores)),
+                max_score=_round(max(scores)), steps=int(np.mean([r["steps"] for r in runs])),
                 seconds=round(float(np.mean([r["seconds"] for r in runs])), 1),
                 diverged=any(r["diverged"] for r in runs),
             )  # fmt: skip
+            if metric == "bpc":
+                row["baselines"] = {k: v for k, v in baselines[task].items() if k != "corpus"}
+                row["next_char_accuracy"] = _round(np.mean([r["accuracy"] for r in runs]))
             for key in runs[0]:
                 if key.startswith("accuracy at L"):
-                    row[key] = round(float(np.mean([r[key] for r in runs])), 4)
+                    row[key] = _round(np.mean([r[key] for r in runs]))
             rows.append(row)
+    loads = [r[k][0] for r in results.values() for k in ("load_start", "load_end") if k in r]
     return dict(
         tasks=task_names(cfg),
+        metrics={task: task_metric(task) for task in task_names(cfg)},
         budget=f"{cfg['budget_seconds']} s of training per model, task and seed "
         f"({cfg['threads']} torch thread), parameters within ±{cfg['tolerance']:.0%} of Mamba "
         f"at width {cfg['reference_width']}",
+        # the 1-minute load average at the starts and ends of the units (2 = both cores busy)
+        load_average=dict(min=min(loads), mean=_round(np.mean(loads), 2), max=max(loads))
+        if loads
+        else None,
+        baselines=baselines,
         rows=rows,
         runs=results,
     )
 
 
 def fmt_table(record: dict, task: str | None = None) -> str:
-    """The record's rows as a plain-text table (one task, or all)."""
+    """The record's rows as a plain-text table (one task, or all). The metric column says what
+    the score is and which way is better: "accuracy ↑" or "bpc ↓"."""
+    rows = [row for row in record["rows"] if task is None or row["task"] == task]
+    if not rows:
+        tasks = sorted({row["task"] for row in record["rows"]})
+        raise ValueError(f"expected a task of the record, one of {tasks}, got {task!r}")
     lines = [
-        f"{'task':<24} {'model':<12} {'params':>7} {'state':>7} {'steps':>6} {'accuracy':>9} "
-        f"{'range':>13}"
+        f"{'task':<20} {'model':<12} {'params':>7} {'state':>7} {'steps':>6} {'metric':<10} "
+        f"{'score':>6} {'seed range':>13}"
     ]
-    for row in record["rows"]:
-        if task is not None and row["task"] != task:
-            continue
+    for row in rows:
+        metric = f"{row['metric']} {'↑' if row['higher_is_better'] else '↓'}"
         lines.append(
-            f"{row['task']:<24} {row['model']:<12} {row['params']:>7} {row['state']:>7} "
-            f"{row['steps']:>6} {row['accuracy']:>9.3f} "
-            f"{row['min_accuracy']:>6.3f}–{row['max_accuracy']:<6.3f}"
+            f"{row['task']:<20} {row['model']:<12} {row['params']:>7} {row['state']:>7} "
+            f"{row['steps']:>6} {metric:<10} {row['score']:>6.3f} "
+            f"{row['min_score']:>6.3f}–{row['max_score']:<6.3f}"
+        )
+    for name, b in record.get("baselines", {}).items():
+        lines.append(
+            f"{name}: unigram {b['unigram_bpc']:.3f} bpc, bigram {b['bigram_bpc']:.3f} bpc "
+            f"(counted on the training part), uniform guess {math.log2(b['corpus']['vocab_size']):.3f}"
         )
     return "\n".join(lines)
