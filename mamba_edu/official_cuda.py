@@ -20,7 +20,8 @@ downloads at install time (``build/sources/``; the GPU machine may have no netwo
   capability (:func:`arch_flags`) instead of its list of ten. The C++ standard is left to torch's
   loader, which picks the one its own headers need.
 
-:func:`build` compiles with ``torch.utils.cpp_extension.load`` (ninja, every core), then
+:func:`build` compiles with ``torch.utils.cpp_extension.load`` (ninja, every core; the ninja
+of the pip package beside the running python is used when none is on PATH), then
 registers the module as ``selective_scan_cuda``, the name ``mamba_ssm`` imports; call it before
 anything imports ``mamba_ssm.ops.selective_scan_interface`` (``mamba_edu.official`` puts a stub
 there otherwise). ``python -m mamba_edu.official_cuda --sdist PATH --build-dir DIR`` builds it in
@@ -32,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
+import shutil
 import sys
 import tarfile
 import time
@@ -304,6 +307,9 @@ def build(sdist=DEFAULT_SDIST, build_dir=DEFAULT_BUILD_DIR, capability=None, ver
         capability = torch.cuda.get_device_capability()
     if getattr(cpp_extension, "CUDA_HOME", None) is None:
         raise BuildError("torch finds no CUDA toolkit (nvcc); is this torch a CUDA build?")
+    here = Path(sys.executable).parent  # a venv's ninja (the pip package) beside its python
+    if shutil.which("ninja") is None and (here / "ninja").is_file():
+        os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
     build_dir = Path(build_dir)
     plan = build_plan(extract_sources(sdist, build_dir), tuple(capability))
     out = build_dir / "sm_{}{}".format(*capability)
