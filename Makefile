@@ -23,7 +23,7 @@ ROOT_FLAG  := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOKEN_FLAG := $(if $(TOKEN),--IdentityProvider.token=$(TOKEN),)
 
-.PHONY: lab install install-test install-browser install-book workspace notebooks book lint test test-unit test-lessons test-book gpu-check clean
+.PHONY: lab install install-test install-browser install-book workspace notebooks book lint test test-unit test-lessons test-book gpu-sources gpu-check gpu-check-offline gpu-check-run clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,12 +51,24 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium
 
+# mamba_ssm's source distribution, downloaded once and kept: the parity suite installs it, and
+# `make gpu-check` compiles its CUDA sources (csrc/selective_scan) on a GPU machine, which may
+# have no network (carry build/sources there). pip reads its metadata by running its setup.py,
+# which imports torch and setuptools' vendored wheel: a venv with the test (or GPU) pins first.
+MAMBA_SSM       ?= mamba-ssm==2.3.2.post1
+MAMBA_SDIST_DIR ?= build/sources
+MAMBA_SDIST     := $(MAMBA_SDIST_DIR)/mamba_ssm-2.3.2.post1.tar.gz
+SDIST_NEEDS     ?= $(VENV)/.installed-test
+$(MAMBA_SDIST): | $(SDIST_NEEDS)
+	MAMBA_SKIP_CUDA_BUILD=TRUE $(PY) -m pip download --disable-pip-version-check -q --no-deps \
+		--no-binary :all: --no-build-isolation -d $(MAMBA_SDIST_DIR) $(MAMBA_SSM)
+	$(PY) -m mamba_edu.official_cuda --check-sdist --sdist $@
+
 # The parity suite: the official mamba_ssm without its CUDA build (a source build with nvcc
 # skipped), after the pinned triton/einops/transformers it imports.
-MAMBA_SSM ?= mamba-ssm==2.3.2.post1
-$(VENV)/.installed-parity: pyproject.toml $(VENV)/.installed-test
+$(VENV)/.installed-parity: pyproject.toml $(VENV)/.installed-test $(MAMBA_SDIST)
 	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip install \
-		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
+		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SDIST)
 	@touch $@
 
 $(VENV)/.installed-book: pyproject.toml $(VENV)/.installed-core
@@ -66,6 +78,7 @@ $(VENV)/.installed-book: pyproject.toml $(VENV)/.installed-core
 install: $(VENV)/.installed-core
 install-book: $(VENV)/.installed-book
 install-test: $(VENV)/.installed-test $(VENV)/.installed-parity
+gpu-sources: $(MAMBA_SDIST)
 install-browser: $(CHROMIUM)
 
 workspace: install
@@ -106,23 +119,47 @@ test-book: install-test install-browser
 
 test: lint test-unit test-lessons test-book
 
-# On a CUDA machine: parity on the real GPU, then a benchmark table against mamba_ssm's CUDA
-# kernel (a few minutes). Installs the pins (plus numba-cuda) into the same venv; Python 3.12 is
-# accepted there. mamba_ssm's own CUDA extension is not built (that takes nvcc and half an hour):
-# without it the table says so.
+# On a CUDA machine with network: the pins (plus numba-cuda) installed into the same venv (Python
+# 3.12 is accepted there), then gpu-check-run. mamba_ssm is installed without its CUDA build;
+# gpu-check-run builds the part it needs (float32, this GPU's architecture only).
 $(VENV)/.installed-gpu: pyproject.toml | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q --ignore-requires-python -e '.[test,parity,gpu]'
 	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(PY) -m pip install \
 		--disable-pip-version-check -q --no-build-isolation --no-deps $(MAMBA_SSM)
 	@touch $@
 
-# On a CUDA machine: the selective-scan parity (forward and backward) and benchmark table
-# (kernels/gpu_check.py; forward and fwd+bwd, with Triton and numba-cuda compiles), then the
-# first-order scan kernels' parity tests on the real GPU instead of the simulator / interpreter.
 gpu-check: $(VENV)/.installed-gpu
-	timeout 420 $(PY) -m mamba_edu.kernels.gpu_check
-	TRITON_INTERPRET=0 timeout 200 $(PY) -m pytest -q -p no:cacheprovider tests/test_scan_triton.py \
-		tests/simulated/cuda_scan_cases.py -k "not simulator_is_in_use"
+	@$(MAKE) --no-print-directory $(MAMBA_SDIST) gpu-check-run SDIST_NEEDS=$< GPU_PY=$(PY)
+
+# On a CUDA machine without network (the GPU machine lent to this project): its own python3,
+# which has CUDA torch, triton, numba-cuda, nvcc and ninja; the course (editable) and mamba_ssm
+# (from $(MAMBA_SDIST): run `make gpu-sources` where there is network and bring build/sources
+# along) are installed into it with no download, then gpu-check-run.
+GPU_PY ?= python3
+gpu-check-offline:
+	@test -f $(MAMBA_SDIST) || { echo "gpu-check-offline: $(MAMBA_SDIST) is missing: run" \
+		"'make gpu-sources' on a machine with network and bring build/sources along"; exit 2; }
+	$(GPU_PY) -m pip install --disable-pip-version-check -q --no-index --no-deps \
+		--no-build-isolation --ignore-requires-python -e .
+	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE $(GPU_PY) -m pip install \
+		--disable-pip-version-check -q --no-index --no-deps --no-build-isolation $(MAMBA_SDIST)
+	@$(MAKE) --no-print-directory gpu-check-run
+
+# kernels/gpu_check.py: mamba_ssm's selective_scan_cuda built (float32, this GPU only; nvcc in the
+# background, about three minutes), parity of the course's kernels with the NumPy reference and
+# with it (forward and backward), a benchmark table with achieved bandwidth, written to
+# $(GPU_DATA)/gpu_check-GPU-DATE.json; then the first-order scan kernels' parity tests on the real
+# GPU instead of the simulator / interpreter. Both run even if the first fails; either failing
+# fails the target. About six minutes in all; the limits below (540 s, 200 s) bound it.
+GPU_DATA ?= data
+gpu-check-run:
+	@status=0; \
+	timeout 540 $(GPU_PY) -m mamba_edu.kernels.gpu_check --official-sdist $(MAMBA_SDIST) \
+		--data-dir $(GPU_DATA) || status=$$?; \
+	TRITON_INTERPRET=0 timeout 200 $(GPU_PY) -m pytest -q -p no:cacheprovider \
+		tests/test_scan_triton.py tests/simulated/cuda_scan_cases.py \
+		-k "not simulator_is_in_use" || status=$$?; \
+	exit $$status
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -12,6 +12,8 @@ a few small adaptations, all in this module and none in the course's own code:
   it is absent a stub module stands in; it raises if called. On a CPU the ``Mamba`` block's slow
   path calls ``selective_scan_fn``; :func:`mamba_block` points that name, in the block's module
   only, at the official pure-torch ``selective_scan_ref`` (same arguments, same mathematics).
+  On a GPU, ``make gpu-check`` builds the extension's float32 part (:mod:`mamba_edu.official_cuda`)
+  and :func:`register_cuda_extension` puts it where the stub was.
 * Triton kernels (``selective_state_update``, ``mamba_chunk_scan_combined``) run on CPU tensors
   under ``TRITON_INTERPRET=1`` (set before triton is first imported). They enter
   ``torch.cuda.device(index)``, which needs CUDA: a null context for CPU tensors;
@@ -37,6 +39,7 @@ import importlib.util
 import os
 import sys
 import types
+import warnings
 
 __all__ = [
     "EXPECTED_VERSION",
@@ -52,6 +55,7 @@ __all__ = [
     "mamba_block",
     "mamba_lm",
     "keep_float64",
+    "register_cuda_extension",
 ]
 
 EXPECTED_VERSION = "2.3.2.post1"
@@ -93,7 +97,6 @@ def load() -> types.ModuleType:
     if not ok:
         raise Unavailable(why)
     os.environ.setdefault("MAMBA_DETERMINISTIC", "1")  # one autotune configuration
-    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")  # else mamba_ssm warns about it
     if "mamba_ssm" not in sys.modules:
         spec = importlib.util.find_spec("mamba_ssm")  # locates the folder, runs nothing
         package = types.ModuleType("mamba_ssm")
@@ -115,6 +118,17 @@ def load() -> types.ModuleType:
     _patch_torch_cuda_for_cpu()
     _one_autotune_config_when_interpreting()
     return sys.modules["mamba_ssm"]
+
+
+def register_cuda_extension(module: types.ModuleType) -> None:
+    """Use ``module`` as mamba_ssm's ``selective_scan_cuda`` (a build of the GPU check,
+    :mod:`mamba_edu.official_cuda`, or its CPU stand-in), also where the stub was imported."""
+    if not callable(getattr(module, "fwd", None)) or not callable(getattr(module, "bwd", None)):
+        raise TypeError(f"expected a selective_scan_cuda module with fwd and bwd, got {module!r}")
+    sys.modules["selective_scan_cuda"] = module
+    interface = sys.modules.get("mamba_ssm.ops.selective_scan_interface")
+    if interface is not None:  # imported with the stub: it looks the name up at each call
+        interface.selective_scan_cuda = module
 
 
 def _one_autotune_config_when_interpreting() -> None:
@@ -139,7 +153,12 @@ def _one_autotune_config_when_interpreting() -> None:
 def _import(name: str) -> types.ModuleType:
     load()
     try:
-        return importlib.import_module(name)
+        with warnings.catch_warnings():
+            # MAMBA_DETERMINISTIC=1 makes mamba_ssm keep its cheapest autotune configuration,
+            # and say once that TRITON_CACHE_AUTOTUNING=1 would time them all instead: the
+            # course wants the single configuration, so the advice is not shown.
+            warnings.filterwarnings("ignore", message="Deterministic mode: ")
+            return importlib.import_module(name)
     except Exception as error:  # noqa: BLE001 - any import failure is reported, with its cause
         raise Unavailable(f"importing {name} failed: {type(error).__name__}: {error}") from error
 

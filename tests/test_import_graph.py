@@ -176,7 +176,8 @@ CONCEPTS = {
     "mamba_edu.attention",
 }  # fmt: skip
 TOOLS = {
-    "mamba_edu.course", "mamba_edu.grading", "mamba_edu.official", "mamba_edu.cli", "mamba_edu.book",
+    "mamba_edu.course", "mamba_edu.grading", "mamba_edu.official", "mamba_edu.official_cuda",
+    "mamba_edu.cli", "mamba_edu.book",
 }  # fmt: skip
 
 

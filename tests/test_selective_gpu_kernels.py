@@ -297,24 +297,37 @@ def test_triton_refuses_wrong_types():
         selective_scan_fwd_triton(**args)
 
 
-def test_gpu_check_script_runs_simulated_and_refuses_without_a_gpu():
+def test_gpu_check_script_runs_simulated_and_refuses_without_a_gpu(tmp_path):
     """`make gpu-check` runs this script on a GPU; here its --simulate mode runs the same parity
-    and benchmark code on a CPU, and the plain mode must say clearly that there is no GPU."""
+    and benchmark code on a CPU (mamba_ssm's CUDA extension replaced by a stand-in on the
+    course's CPU kernel, behind mamba_ssm's own autograd Function), and writes no record; the
+    plain mode must say clearly that there is no GPU."""
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "TRITON_INTERPRET": "1"}
     command = [sys.executable, "-m", "mamba_edu.kernels.gpu_check"]
     simulated = subprocess.run(
-        [*command, "--simulate"], capture_output=True, text=True, timeout=600, env=env
-    )
-    assert simulated.returncode == 0, simulated.stdout[-3000:] + simulated.stderr[-3000:]
-    assert re.search(r"^\d+ passed, 0 failed", simulated.stdout, re.MULTILINE), simulated.stdout
-    assert "ok   numba-cuda chunked kernel" in simulated.stdout
-    assert "ok   Triton kernel" in simulated.stdout
-    assert "ok   mamba_ssm Triton selective_state_update" in simulated.stdout
+        [*command, "--simulate", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    out = simulated.stdout
+    assert simulated.returncode == 0, out[-3000:] + simulated.stderr[-3000:]
+    assert re.search(r"^\d+ passed, 0 failed", out, re.MULTILINE), out
+    assert "ok   numba-cuda chunked kernel" in out
+    assert "ok   Triton kernel" in out
+    assert "ok   mamba_ssm Triton selective_state_update" in out
     for kernel in ("numba-cuda", "Triton"):
         for dtype in ("float64", "float32"):
-            assert f"ok   {kernel} backward, {dtype}" in simulated.stdout
-        assert re.search(rf"{kernel} fwd\+bwd +\d+\.\d+ ms", simulated.stdout), simulated.stdout
-    assert "GB/s" in simulated.stdout
+            assert f"ok   {kernel} backward, {dtype}" in out
+        assert re.search(rf"{kernel} fwd\+bwd +\d+\.\d+ ms", out), out
+        assert f"ok   {kernel} kernel vs mamba_ssm CUDA (" in out
+        assert f"ok   {kernel} backward vs mamba_ssm CUDA backward (" in out
+    assert "ok   mamba_ssm CUDA vs NumPy reference (" in out
+    assert "ok   mamba_ssm CUDA vs NumPy reference, last state (" in out
+    assert "ok   mamba_ssm CUDA backward vs CPU float64 backward (" in out
+    assert "ok   mamba_ssm CUDA refuses float16 (float32-only build)" in out
+    assert re.search(r"mamba_ssm selective_scan_cuda fwd\+bwd +\d+\.\d+ ms", out), out
+    assert re.search(r"measured copy \d+ GB/s", out), out
+    assert "GB/s" in out
+    assert list(tmp_path.iterdir()) == [], "a simulated run must not write a GPU record"
     if torch.cuda.is_available():
         return
     plain_env = {
