@@ -19,6 +19,7 @@ import numpy as np
 
 __all__ = [
     "time_call",
+    "time_sweep",
     "loglog_slope",
     "machine_summary",
     "one_thread",
@@ -46,6 +47,38 @@ def time_call(fn: Callable, *args, repeat: int = 5, min_time: float = 0.02, **kw
         for _ in range(number):
             fn(*args, **kwargs)
         best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def time_sweep(
+    calls: dict[object, Callable[[], object]], repeat: int = 5, min_time: float = 0.02
+) -> dict[object, float]:
+    """Best wall-clock time, in seconds, of each zero-argument call in ``calls``, timed in turns.
+
+    For a sweep over sizes (the points of a log-log fit) timing one size after another lets a burst
+    of load from another process land on a few neighbouring sizes and bend the fitted slope. Here
+    every call is warmed up and calibrated (enough calls per measurement to last ``min_time``
+    seconds) first, then the ``repeat`` measurements go round all of them in turn, so a burst costs
+    each size at most one of its measurements, and the minimum over the rounds drops it.
+    """
+    if repeat < 1:
+        raise ValueError(f"expected repeat >= 1, got {repeat}")
+    if not calls or not all(callable(fn) for fn in calls.values()):
+        raise ValueError("expected a non-empty dict mapping each key to a zero-argument callable")
+    number = {}
+    for key, fn in calls.items():
+        fn()
+        start = time.perf_counter()
+        fn()
+        once = time.perf_counter() - start
+        number[key] = max(1, int(min_time / max(once, 1e-9)))
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(repeat):
+        for key, fn in calls.items():
+            start = time.perf_counter()
+            for _ in range(number[key]):
+                fn()
+            best[key] = min(best[key], (time.perf_counter() - start) / number[key])
     return best
 
 

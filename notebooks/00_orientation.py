@@ -222,17 +222,19 @@ assert np.allclose(_out[0], _v[0])  # the first token can only attend to itself
 rng = np.random.default_rng(0)
 d = 64
 lengths = [128, 256, 512, 1024, 2048, 4096]
-t_attention, t_recurrence = [], []
+calls = {}
+for L in lengths:
+    q, k, v = rng.standard_normal((3, L, d))
+    decay = np.full((d, L), 0.9)  # (D, L): time is the last axis in mamba_edu.scan
+    x = rng.standard_normal((d, L))
+    calls["attention", L] = lambda q=q, k=k, v=v: attention.causal_attention(q, k, v)
+    calls["recurrence", L] = lambda decay=decay, x=x: scan.sequential_scan(decay, x)
 with bench.one_thread():  # one core for both: compare amounts of work, not how BLAS spreads it
-    for L in lengths:
-        q, k, v = rng.standard_normal((3, L, d))
-        decay = np.full((d, L), 0.9)  # (D, L): time is the last axis in mamba_edu.scan
-        x = rng.standard_normal((d, L))
-        t_attention.append(bench.time_call(attention.causal_attention, q, k, v, repeat=5))
-        t_recurrence.append(bench.time_call(scan.sequential_scan, decay, x, repeat=5))
-        print(
-            f"L = {L:5d}: attention {t_attention[-1] * 1e3:8.2f} ms   recurrence {t_recurrence[-1] * 1e3:7.2f} ms"
-        )
+    measured = bench.time_sweep(calls, repeat=5)  # every size in turns: a load burst hits each once
+t_attention = [measured["attention", L] for L in lengths]
+t_recurrence = [measured["recurrence", L] for L in lengths]
+for L, t_a, t_r in zip(lengths, t_attention, t_recurrence, strict=True):
+    print(f"L = {L:5d}: attention {t_a * 1e3:8.2f} ms   recurrence {t_r * 1e3:7.2f} ms")
 
 slope_attention = bench.loglog_slope(lengths[2:], t_attention[2:])
 slope_recurrence = bench.loglog_slope(lengths, t_recurrence)

@@ -432,27 +432,31 @@ assert np.isclose(np.linalg.norm(clipped), threshold) and np.isclose(cosine, 1.0
 # sequences of 64 steps run side by side. The arithmetic is identical; only the number of
 # sequential steps differs. Batched sequences are independent, so their steps happen together;
 # the time steps of one sequence cannot. Everything runs on one core (`bench.one_thread()`), so
-# the comparison is about steps, not about how many cores a library happens to use.
+# the comparison is about steps, not about how many cores a library happens to use, and
+# `bench.time_sweep` times all the inputs in turns, so a burst of load from another program costs
+# each of them at most one of its five measurements (the best one is kept).
 
 # %%
 N_cost, D_cost = 64, 8
 W_cost = rnn.random_recurrent_matrix(N_cost, 0.9, seed=3)
 U_cost = np.random.default_rng(4).standard_normal((N_cost, D_cost)) / np.sqrt(D_cost)
 b_cost = np.zeros(N_cost)
+lengths = [256, 512, 1024, 2048, 4096]
+tokens = 4096
+one_long = np.random.default_rng(5).standard_normal((tokens, D_cost))
+many_short = one_long.reshape(64, 64, D_cost)  # (B, L, D): 64 sequences of 64 steps
+inputs = {L_c: np.random.default_rng(L_c).standard_normal((L_c, D_cost)) for L_c in lengths}
+calls = {
+    L_c: lambda x=x_c: rnn.rnn_forward(x, W_cost, U_cost, b_cost) for L_c, x_c in inputs.items()
+}
+calls["long"] = lambda: rnn.rnn_forward(one_long, W_cost, U_cost, b_cost)
+calls["batch"] = lambda: rnn.rnn_forward(many_short, W_cost, U_cost, b_cost)
 with bench.one_thread():  # one core: compare sequential steps, not how BLAS spreads work
-    lengths = [256, 512, 1024, 2048, 4096]
-    times = []
-    for L_cost in lengths:
-        x_cost = np.random.default_rng(L_cost).standard_normal((L_cost, D_cost))
-        times.append(bench.time_call(rnn.rnn_forward, x_cost, W_cost, U_cost, b_cost, repeat=3))
-        print(
-            f"L = {L_cost:5d}: {times[-1] * 1e3:7.2f} ms  ({times[-1] / L_cost * 1e6:.1f} µs per step)"
-        )
-    tokens = 4096
-    one_long = np.random.default_rng(5).standard_normal((tokens, D_cost))
-    many_short = one_long.reshape(64, 64, D_cost)  # (B, L, D): 64 sequences of 64 steps
-    t_long = bench.time_call(rnn.rnn_forward, one_long, W_cost, U_cost, b_cost, repeat=3)
-    t_batch = bench.time_call(rnn.rnn_forward, many_short, W_cost, U_cost, b_cost, repeat=3)
+    measured = bench.time_sweep(calls, repeat=5)  # all sizes in turns: a load burst hits each once
+times = [measured[L_c] for L_c in lengths]
+t_long, t_batch = measured["long"], measured["batch"]
+for L_c, t in zip(lengths, times, strict=True):
+    print(f"L = {L_c:5d}: {t * 1e3:7.2f} ms  ({t / L_c * 1e6:.1f} µs per step)")
 slope_L = bench.loglog_slope(lengths, times)
 fig = plots.loglog_timings(
     lengths,

@@ -295,17 +295,19 @@ for n in (16, 64, 256, 1024):
     print(f"{n:5d}  {counts['dense']:10d}  {counts['diagonal']:12d}  {counts['half']:7d}")
 
 sizes = [64, 128, 256, 512, 1024, 2048]
-t_dense, t_diag = [], []
+calls = {}
+for n in sizes:
+    A_n = np.random.default_rng(n).standard_normal((n, n)) / np.sqrt(n)
+    lam_n = np.exp(2j * np.pi * np.random.default_rng(n + 1).random(n)) * 0.9
+    h_real, h_complex = np.ones(n), np.ones(n, dtype=complex)
+    calls["dense", n] = lambda A=A_n, h=h_real: A @ h
+    calls["diagonal", n] = lambda lam=lam_n, h=h_complex: lam * h
 with bench.one_thread():  # count work, not how many cores BLAS spreads it over
-    for n in sizes:
-        A_n = np.random.default_rng(n).standard_normal((n, n)) / np.sqrt(n)
-        lam_n = np.exp(2j * np.pi * np.random.default_rng(n + 1).random(n)) * 0.9
-        h_real, h_complex = np.ones(n), np.ones(n, dtype=complex)
-        t_dense.append(bench.time_call(np.matmul, A_n, h_real, repeat=3))
-        t_diag.append(bench.time_call(np.multiply, lam_n, h_complex, repeat=3))
-        print(
-            f"N = {n:5d}: dense {t_dense[-1] * 1e6:9.1f} µs   diagonal {t_diag[-1] * 1e6:7.2f} µs"
-        )
+    measured = bench.time_sweep(calls, repeat=5)  # every size in turns: a load burst hits each once
+t_dense = [measured["dense", n] for n in sizes]
+t_diag = [measured["diagonal", n] for n in sizes]
+for n, t_de, t_di in zip(sizes, t_dense, t_diag, strict=True):
+    print(f"N = {n:5d}: dense {t_de * 1e6:9.1f} µs   diagonal {t_di * 1e6:7.2f} µs")
 slope_dense = bench.loglog_slope(sizes[2:], t_dense[2:])
 slope_diag = bench.loglog_slope(sizes[2:], t_diag[2:])
 fig = plots.loglog_timings(

@@ -481,7 +481,8 @@ assert err < 1e-12
 # 64 channels of length 4096 (float64): the NumPy loop (4096 Python steps), the NumPy
 # Hillis–Steele, Blelloch and chunked scans (a few dozen vectorized steps, but more work), and the
 # numba kernel (one compiled loop per channel, channels spread over the cores). The first numba
-# call compiles the kernel; `bench.time_call` warms up first and keeps the best of a few runs.
+# call compiles the kernel; `bench.time_sweep` warms each one up first, then times them in turns and
+# keeps each one's best of a few runs.
 
 # %%
 from mamba_edu.kernels import scan_cpu
@@ -496,10 +497,9 @@ candidates = {
     "numba kernel (scan_cpu)": lambda: scan_cpu.scan_forward(a_t, b_t),
 }
 reference_h = scan.sequential_scan(a_t, b_t)
-times = {}
 for name, fn in candidates.items():
     assert np.allclose(fn(), reference_h, rtol=1e-10, atol=1e-10), name
-    times[name] = bench.time_call(fn, repeat=3)
+times = bench.time_sweep(candidates, repeat=3)  # in turns, so load from elsewhere hits each alike
 loop_time = times["NumPy loop (sequential_scan)"]
 print(f"(D, L) = ({D}, {L}), float64, on this machine:")
 for name, t in times.items():

@@ -374,14 +374,21 @@ assert np.allclose(fft_causal_conv(_x2, _K)[:40], fft_causal_conv(_x, _K)[:40])
 
 # %%
 lengths = [512, 1024, 2048, 4096, 8192, 16384]
-timings = {"direct convolution": [], "FFT convolution": [], "recurrence": []}
+calls = {}
+for L in lengths:
+    x = rng.standard_normal(L)
+    K = 2 * ssm.ssm_kernel(Ab, Bb, C, L).real
+    calls["direct convolution", L] = lambda x=x, K=K: ssm.causal_conv(x, K)
+    calls["FFT convolution", L] = lambda x=x, K=K: ssm.fft_conv(x, K)
 with bench.one_thread():  # one core: the slopes should measure work, not thread scheduling
-    for L in lengths:
+    measured = bench.time_sweep(calls, repeat=5)  # every size in turns: a load burst hits each once
+    for L in lengths:  # the Python loop is slow and its slope is not asserted: one run each
         x = rng.standard_normal(L)
-        K = 2 * ssm.ssm_kernel(Ab, Bb, C, L).real
-        timings["direct convolution"].append(bench.time_call(ssm.causal_conv, x, K, repeat=5))
-        timings["FFT convolution"].append(bench.time_call(ssm.fft_conv, x, K, repeat=5))
-        timings["recurrence"].append(bench.time_call(ssm.ssm_recurrence, Ab, Bb, C, x, repeat=1))
+        measured["recurrence", L] = bench.time_call(ssm.ssm_recurrence, Ab, Bb, C, x, repeat=1)
+timings = {
+    name: [measured[name, L] for L in lengths]
+    for name in ("direct convolution", "FFT convolution", "recurrence")
+}
 slopes = {name: bench.loglog_slope(lengths[2:], times[2:]) for name, times in timings.items()}
 for name, times in timings.items():
     print(
