@@ -190,6 +190,29 @@ def test_non_contiguous_inputs_are_handled():
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
 
 
+def test_time_major_inputs_give_the_same_outputs_and_gradients():
+    """x, Δ, z and dout as views of (batch, L, D) memory (the torch module's layout), over several
+    64-step chunks and a partial block of channels: the kernels read and write them through their
+    strides and must agree with the (batch, D, L)-contiguous call to rounding."""
+    args = make_inputs(2, 70, 150, 5, seed=7)
+    dout = np.random.default_rng(8).standard_normal(args["x"].shape)
+
+    def time_major(a):
+        return np.ascontiguousarray(a.transpose(0, 2, 1)).transpose(0, 2, 1)
+
+    tm = {k: time_major(v) if k in ("x", "delta", "z") else v for k, v in args.items()}
+    assert not tm["x"].flags.c_contiguous and kc._is_time_major(tm["x"])
+    out, last = kc.selective_scan_fwd(**args, delta_softplus=True)
+    out_tm, last_tm = kc.selective_scan_fwd(**tm, delta_softplus=True)
+    assert kc._is_time_major(out_tm)  # the output keeps the caller's layout
+    np.testing.assert_allclose(out_tm, out, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(last_tm, last, rtol=1e-12, atol=1e-13)
+    expected = kc.selective_scan_bwd(dout, **args, delta_softplus=True)
+    got = kc.selective_scan_bwd(time_major(dout), **tm, delta_softplus=True)
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-11, atol=1e-12, err_msg=key)
+
+
 @pytest.mark.parametrize(
     "change, error, message",
     [
