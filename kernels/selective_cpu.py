@@ -216,25 +216,35 @@ if HAVE_NUMBA:
             out[i] = vsoftplus(y[i])
 
     @njit(inline="always")
-    def _load_chunk(src, b, d0, t0, buf):
-        """buf[s, j] = src[b, d0 + j, t0 + s] for the rows of ``buf``: a chunk of a (batch, D, L)
-        array of any layout (its strides are known only at run time) copied once into a small
-        time-major buffer, so that every loop over channels after it reads contiguous memory
-        and vectorizes."""
+    def _load_chunk(src, tm, b, d0, t0, buf):
+        """buf[s, j] = the input at (batch b, channel d0 + j, time t0 + s), for the rows of
+        ``buf``: a chunk of a C-contiguous array, (batch, L, D) when ``tm`` (time-major: a copy of
+        contiguous rows) else (batch, D, L), copied once into a small time-major buffer, so that
+        every loop over channels after it reads contiguous memory and vectorizes."""
         steps, w = buf.shape
         for s in range(steps):
             row = buf[s]
-            for j in range(w):
-                row[j] = src[b, d0 + j, t0 + s]
+            if tm:
+                src_row = src[b, t0 + s, d0 : d0 + w]
+                for j in range(w):
+                    row[j] = src_row[j]
+            else:
+                for j in range(w):
+                    row[j] = src[b, d0 + j, t0 + s]
 
     @njit(inline="always")
-    def _store_chunk(buf, dst, b, d0, t0):
-        """dst[b, d0 + j, t0 + s] = buf[s, j]: the way back of :func:`_load_chunk`."""
+    def _store_chunk(buf, dst, tm, b, d0, t0):
+        """The way back of :func:`_load_chunk`: buf[s, j] to (b, d0 + j, t0 + s) of ``dst``."""
         steps, w = buf.shape
         for s in range(steps):
             row = buf[s]
-            for j in range(w):
-                dst[b, d0 + j, t0 + s] = row[j]
+            if tm:
+                dst_row = dst[b, t0 + s, d0 : d0 + w]
+                for j in range(w):
+                    dst_row[j] = row[j]
+            else:
+                for j in range(w):
+                    dst[b, d0 + j, t0 + s] = row[j]
 
     @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
     def _step_sizes(dts, bias, softplus, slopes):
@@ -263,12 +273,12 @@ if HAVE_NUMBA:
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _scan_fwd_kernel(
         delta, bias, softplus, x, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last,
-        ckpt,
+        ckpt, tm,
     ):  # fmt: skip
         """out = (Σ_n C_t[n] h_t[n] + D x_t) · silu(z_t) with h_t = exp(Δ_t A) h_{t−1} + Δ_t B_t x_t.
 
-        delta (Δ before bias and softplus), x, z, out, y_pre: (batch, D, L), any layout; bias, D:
-        (D,); AT: (N, D); Bt, Ct: (batch, L, N); last: (batch, N, D). Work items are (batch
+        delta (Δ before bias and softplus), x, z, out, y_pre: C-contiguous, (batch, L, D) when
+        ``tm`` (time-major, a torch module's layout) else (batch, D, L); bias, D: (D,); AT: (N, D); Bt, Ct: (batch, L, N); last: (batch, N, D). Work items are (batch
         element, block of ``width`` channels); inside one, time runs sequentially, a chunk of
         _CHUNK steps at a time: the chunk's x, Δ and z are first copied into small time-major
         buffers (steps, w), so that every innermost loop runs over the block's channels in
@@ -277,7 +287,10 @@ if HAVE_NUMBA:
         ⌈L / _CHUNK⌉, N, D) the state before every _CHUNK-th step, for the backward pass (as the
         official kernel saves the state at every chunk boundary).
         """
-        batch, dim, length = x.shape
+        if tm:
+            batch, length, dim = x.shape
+        else:
+            batch, dim, length = x.shape
         d_state = AT.shape[0]
         blocks = (dim + width - 1) // width
         for item in prange(batch * blocks):
@@ -298,9 +311,9 @@ if HAVE_NUMBA:
                 steps = min(_CHUNK, length - t0)
                 dts, xs, ys, zs = dts_buf[:steps], xs_buf[:steps], ys_buf[:steps], zs_buf[:steps]
                 ckpt[b, t0 // _CHUNK, :, d0:d1] = h  # the checkpoint for the backward pass
-                _load_chunk(delta, b, d0, t0, dts)
+                _load_chunk(delta, tm, b, d0, t0, dts)
                 _step_sizes(dts, bias_blk, softplus, no_slopes)
-                _load_chunk(x, b, d0, t0, xs)
+                _load_chunk(x, tm, b, d0, t0, xs)
                 for s in range(steps):
                     dt_t, dtx, acc = dts[s], xs[s], ys[s]
                     for j in range(w):
@@ -316,25 +329,25 @@ if HAVE_NUMBA:
                             h_n[j] = v
                             acc[j] += c_n * v
                 if keep_pre:
-                    _store_chunk(ys, y_pre, b, d0, t0)
+                    _store_chunk(ys, y_pre, tm, b, d0, t0)
                 if has_z:
-                    _load_chunk(z, b, d0, t0, zs)
+                    _load_chunk(z, tm, b, d0, t0, zs)
                     for s in range(steps):
                         y_s, z_s = ys[s], zs[s]
                         for j in range(w):
                             zj = z_s[j]
                             y_s[j] = y_s[j] * zj / (1 + vexp(-zj))
-                _store_chunk(ys, out, b, d0, t0)
+                _store_chunk(ys, out, tm, b, d0, t0)
             last[b, :, d0:d1] = h
 
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _scan_bwd_kernel(
         delta, bias, softplus, x, AT, Bt, Ct, D, dout, z, has_z, y_pre, glast, ckpt, width,
-        dx, ddelta, dz, dbias_part, dD_part, dA_part, dB_part, dC_part,
+        dx, ddelta, dz, dbias_part, dD_part, dA_part, dB_part, dC_part, tm,
     ):  # fmt: skip
         """The reverse scan. delta (raw Δ), x, dout = ∂loss/∂out, z and y_pre (the output before
-        the gate, saved by the forward pass; both empty without a gate): (batch, D, L), any
-        layout; glast: ∂loss/∂h_{L−1} (batch, N, D); AT: (N, D); Bt, Ct: (batch, L, N); ckpt:
+        the gate, saved by the forward pass; both empty without a gate), and the outputs dx,
+        ddelta, dz: C-contiguous, (batch, L, D) when ``tm`` else (batch, D, L); glast: ∂loss/∂h_{L−1} (batch, N, D); AT: (N, D); Bt, Ct: (batch, L, N); ckpt:
         the forward pass' checkpoints (batch, ⌈L / _CHUNK⌉, N, D). As in the forward kernel, each
         chunk's slices of these arrays are copied into small time-major buffers first, and the
         chunk's gradients written back from such buffers at its end.
@@ -348,7 +361,10 @@ if HAVE_NUMBA:
         per-work-item partial sums dbias_part[b], dD_part[b] (D,), dA_part[b] (N, D) and
         dB_part[block, b], dC_part[block, b] (L, N), which the caller adds up.
         """
-        batch, dim, length = x.shape
+        if tm:
+            batch, length, dim = x.shape
+        else:
+            batch, dim, length = x.shape
         d_state = AT.shape[0]
         blocks = (dim + width - 1) // width
         for item in prange(batch * blocks):
@@ -385,13 +401,13 @@ if HAVE_NUMBA:
                 dts, slopes = dts_buf[:steps], slopes_buf[:steps]
                 xs, gs, zs, ps = xs_buf[:steps], gs_buf[:steps], zs_buf[:steps], ps_buf[:steps]
                 gdts, gxs = gdt_buf[:steps], gx_buf[:steps]
-                _load_chunk(delta, b, d0, t0, dts)
+                _load_chunk(delta, tm, b, d0, t0, dts)
                 _step_sizes(dts, bias_blk, softplus, slopes)
-                _load_chunk(x, b, d0, t0, xs)
-                _load_chunk(dout, b, d0, t0, gs)
+                _load_chunk(x, tm, b, d0, t0, xs)
+                _load_chunk(dout, tm, b, d0, t0, gs)
                 if has_z:
-                    _load_chunk(z, b, d0, t0, zs)
-                    _load_chunk(y_pre, b, d0, t0, ps)
+                    _load_chunk(z, tm, b, d0, t0, zs)
+                    _load_chunk(y_pre, tm, b, d0, t0, ps)
                     for s in range(steps):
                         g_s, z_s, p_s = gs[s], zs[s], ps[s]
                         for j in range(w):
@@ -400,7 +416,7 @@ if HAVE_NUMBA:
                             g = g_s[j]
                             p_s[j] = g * p_s[j] * sig * (1 + zj * (1 - sig))  # ∂loss/∂z
                             g_s[j] = g * zj * sig
-                    _store_chunk(ps, dz, b, d0, t0)
+                    _store_chunk(ps, dz, tm, b, d0, t0)
                 hs[0] = ckpt[b, c, :, d0:d1]
                 for s in range(steps):
                     dt_t, x_t = dts[s], xs[s]
@@ -452,8 +468,8 @@ if HAVE_NUMBA:
                         graw = gdt[j] * slope[j]  # ∂loss/∂(raw Δ_t)
                         gdt[j] = graw
                         dbias[j] += graw
-                _store_chunk(gxs, dx, b, d0, t0)
-                _store_chunk(gdts, ddelta, b, d0, t0)
+                _store_chunk(gxs, dx, tm, b, d0, t0)
+                _store_chunk(gdts, ddelta, tm, b, d0, t0)
             dA_part[b, :, d0:d1] = dA
             dbias_part[b, d0:d1] = dbias
             dD_part[b, d0:d1] = dD
@@ -564,21 +580,28 @@ def _is_time_major(a):
     return a.ndim == 3 and a.transpose(0, 2, 1).flags.c_contiguous
 
 
-def _kernel_layout(a):
-    """A (batch, D, L) array as the kernels take it: contiguous in memory either as (batch, D, L)
-    or, without a copy, as (batch, L, D) (time-major; the kernels copy each chunk of 64 steps
-    into a local time-major buffer through the strides, so both layouts run at nearly one speed).
-    Anything else (sliced, broadcast) is copied to (batch, D, L)."""
-    if a.flags.c_contiguous or _is_time_major(a):
-        return a
-    return np.ascontiguousarray(a)
+def _uses_time_major(x):
+    """The layout the kernels run in for this x (batch, D, L): time-major when x is a view of
+    contiguous (batch, L, D) memory (and not contiguous as it stands, as when L = 1), else
+    (batch, D, L). The kernels take one C-contiguous layout for all their (batch, D, L)
+    arguments, so that numba knows the strides when it compiles and vectorizes the copies."""
+    return _is_time_major(x) and not x.flags.c_contiguous
 
 
-def _empty_like_layout(a, dtype):
-    """An empty (batch, D, L) array in ``a``'s memory layout (time-major if ``a`` is)."""
-    if _is_time_major(a) and not a.flags.c_contiguous:
-        return np.empty((a.shape[0], a.shape[2], a.shape[1]), dtype).transpose(0, 2, 1)
-    return np.empty(a.shape, dtype)
+def _memory(a, tm):
+    """A (batch, D, L) array as the kernels index it: C-contiguous (batch, L, D) memory when
+    ``tm``, else C-contiguous (batch, D, L); copied only when it is not laid out so already (a
+    torch module's x, Δ, z and ∂loss/∂out are time-major views: no copy)."""
+    return np.ascontiguousarray(a.transpose(0, 2, 1) if tm else a)
+
+
+def _empty(shape, dtype, tm):
+    """A new (batch, D, L) array in the kernels' layout: (the (batch, D, L) view, its memory)."""
+    if tm:
+        memory = np.empty((shape[0], shape[2], shape[1]), dtype)
+        return memory.transpose(0, 2, 1), memory
+    memory = np.empty(shape, dtype)
+    return memory, memory
 
 
 def selective_scan_fwd(
@@ -601,18 +624,19 @@ def _forward(x, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pr
     batch, dim, length = x.shape
     d_state = A.shape[1]
     dtype = x.dtype
-    x = _kernel_layout(x)
     # the outputs take x's layout: a time-major x (a torch module's) gives a time-major out
-    out = _empty_like_layout(x, dtype)
-    y_pre = _empty_like_layout(x, dtype) if keep_pre else np.empty((0, 0, 0), dtype)
+    tm = _uses_time_major(x)
+    out, out_mem = _empty(x.shape, dtype, tm)
+    empty = np.empty((0, 0, 0), dtype)
+    y_pre, y_pre_mem = _empty(x.shape, dtype, tm) if keep_pre else (empty, empty)
     last = np.empty((batch, d_state, dim), dtype)
     ckpt = np.empty((batch, -(-length // _CHUNK), d_state, dim), dtype)
     _scan_fwd_kernel(
-        _kernel_layout(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
-        bool(delta_softplus), x, np.ascontiguousarray(A.T),
+        _memory(delta, tm), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
+        bool(delta_softplus), _memory(x, tm), np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
-        np.zeros((0, 0, 0), dtype) if z is None else _kernel_layout(z), z is not None,
-        _block_width(dim, batch), out, y_pre, keep_pre, last, ckpt,
+        empty if z is None else _memory(z, tm), z is not None,
+        _block_width(dim, batch), out_mem, y_pre_mem, keep_pre, last, ckpt, tm,
     )  # fmt: skip
     return out, np.ascontiguousarray(last.transpose(0, 2, 1)), y_pre, ckpt
 
@@ -660,27 +684,27 @@ def selective_scan_bwd(
         _, _, y_pre, checkpoints = _forward(
             x, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, z is not None
         )
-    x = _kernel_layout(x)
     width = _block_width(dim, batch)
     blocks = -(-dim // width)
     # gradients in the layout of their tensors (time-major from a torch module: no copies)
-    dx = _empty_like_layout(x, dtype)
-    ddelta = _empty_like_layout(x, dtype)
+    tm = _uses_time_major(x)
+    dx, dx_mem = _empty(x.shape, dtype, tm)
+    ddelta, ddelta_mem = _empty(x.shape, dtype, tm)
     empty = np.empty((0, 0, 0), dtype)
-    dz = empty if z is None else _empty_like_layout(x, dtype)
+    dz, dz_mem = (empty, empty) if z is None else _empty(x.shape, dtype, tm)
     dbias_part = np.empty((batch, dim), dtype)
     dD_part = np.empty((batch, dim), dtype)
     dA_part = np.empty((batch, d_state, dim), dtype)
     dB_part = np.empty((blocks, batch, length, d_state), dtype)
     dC_part = np.empty((blocks, batch, length, d_state), dtype)
     _scan_bwd_kernel(
-        _kernel_layout(delta), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
-        bool(delta_softplus), x, np.ascontiguousarray(A.T),
+        _memory(delta, tm), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
+        bool(delta_softplus), _memory(x, tm), np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
-        _kernel_layout(dout), empty if z is None else _kernel_layout(z), z is not None,
-        empty if z is None else _kernel_layout(np.asarray(y_pre, dtype)), glast,
+        _memory(dout, tm), empty if z is None else _memory(z, tm), z is not None,
+        empty if z is None else _memory(np.asarray(y_pre, dtype), tm), glast,
         np.ascontiguousarray(checkpoints, dtype), width,
-        dx, ddelta, dz, dbias_part, dD_part, dA_part, dB_part, dC_part,
+        dx_mem, ddelta_mem, dz_mem, dbias_part, dD_part, dA_part, dB_part, dC_part, tm,
     )  # fmt: skip
     if z is not None:
         result["dz"] = dz
