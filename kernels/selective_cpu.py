@@ -177,28 +177,55 @@ if HAVE_NUMBA:
             return impl
         return None
 
+    @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+    def _atanh_series32(s2):
+        """1 + s²/3 + s⁴/5 + ... + s¹⁰/11 in float32, by Horner's rule."""
+        p = np.float32(1.0 / 11.0)
+        p = p * s2 + np.float32(1.0 / 9.0)
+        p = p * s2 + np.float32(1.0 / 7.0)
+        p = p * s2 + np.float32(1.0 / 5.0)
+        p = p * s2 + np.float32(1.0 / 3.0)
+        return p * s2 + np.float32(1.0)
+
+    @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+    def _atanh_series64(s2):
+        """1 + s²/3 + s⁴/5 + ... + s²⁸/29 in float64, by Horner's rule."""
+        p = 1.0 / 29.0
+        p = p * s2 + 1.0 / 27.0
+        p = p * s2 + 1.0 / 25.0
+        p = p * s2 + 1.0 / 23.0
+        p = p * s2 + 1.0 / 21.0
+        p = p * s2 + 1.0 / 19.0
+        p = p * s2 + 1.0 / 17.0
+        p = p * s2 + 1.0 / 15.0
+        p = p * s2 + 1.0 / 13.0
+        p = p * s2 + 1.0 / 11.0
+        p = p * s2 + 1.0 / 9.0
+        p = p * s2 + 1.0 / 7.0
+        p = p * s2 + 1.0 / 5.0
+        p = p * s2 + 1.0 / 3.0
+        return p * s2 + 1.0
+
     @overload(vsoftplus, inline="always", fastmath=_FASTMATH)
     def _vsoftplus_overload(r):
         # softplus(r) = max(r, 0) + log1p(e) with e = exp(-|r|) in (0, 1]. With s = e / (2 + e)
         # (never forming 1 + e, so a tiny e keeps its digits), log1p(e) = 2 atanh(s) =
         # 2 s (1 + s²/3 + s⁴/5 + ...), and s <= 1/3: a short polynomial in s² that vectorizes
-        # (6 terms for float32, 15 for float64: below one unit in the last place).
+        # (6 terms for float32, 15 for float64: below one unit in the last place). Written out
+        # term by term (a loop over a tuple of coefficients stays a loop, and the loop around a
+        # softplus then did not vectorize: 2.2 against 1.2 ns per float32 value, measured here),
+        # and with selects of cheap values instead of max(), which does not vectorize either.
         if r not in (types.float32, types.float64):
             return None
         cast = np.float32 if r == types.float32 else np.float64
-        terms = 6 if r == types.float32 else 15
-        coefficients = tuple(cast(1.0 / (2 * k + 1)) for k in range(terms - 1, -1, -1))
+        series = _atanh_series32 if r == types.float32 else _atanh_series64
         two, threshold, zero = cast(2.0), cast(20.0), cast(0.0)
         tiny = cast(-87.0 if r == types.float32 else -708.0)  # below: exp underflows to 0
 
         def impl(r):
             e = vexp(-abs(r))
             s = e / (two + e)
-            s2 = s * s
-            p = s2 * 0
-            for coefficient in coefficients:  # a constant tuple: unrolled
-                p = p * s2 + coefficient
-            soft = max(r, zero) + two * s * p
+            soft = (r if r > zero else zero) + two * s * series(s * s)
             soft = soft if r > tiny else zero  # exp(r) underflows: 0 (also for r = -inf)
             soft = r if r > threshold else soft
             return soft if r == r else r  # NaN in, NaN out (every comparison above is false)
