@@ -34,20 +34,7 @@ def time_call(fn: Callable, *args, repeat: int = 5, min_time: float = 0.02, **kw
     short calls are not swamped by timer resolution. The minimum is the least noisy estimate on a
     shared machine.
     """
-    if repeat < 1:
-        raise ValueError(f"expected repeat >= 1, got {repeat}")
-    fn(*args, **kwargs)
-    start = time.perf_counter()
-    fn(*args, **kwargs)
-    once = time.perf_counter() - start
-    number = max(1, int(min_time / max(once, 1e-9)))
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn(*args, **kwargs)
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
+    return time_sweep({0: lambda: fn(*args, **kwargs)}, repeat=repeat, min_time=min_time)[0]
 
 
 def time_sweep(
