@@ -98,6 +98,12 @@ def vexp(y):
     return np.exp(y)
 
 
+def vsigmoid(r):
+    """σ(r) = 1 / (1 + exp(−r)) in r's own float type, written so that a loop of them vectorizes
+    (see the numba version below)."""
+    return 1 / (1 + np.exp(-r))
+
+
 def vsoftplus(r):
     """softplus(r) = log(1 + exp(r)), r itself above 20 (torch's threshold), written so that a
     loop of them vectorizes (see the numba version below)."""
@@ -179,6 +185,21 @@ if HAVE_NUMBA:
 
             return impl
         return None
+
+    @overload(vsigmoid, inline="always", fastmath=_FASTMATH)
+    def _vsigmoid_overload(r):
+        # The constant 1 is a float of r's type: with a Python int, numba types 1 + (a float32)
+        # as float64 (NumPy's promotion for scalars), and a float32 loop of sigmoids then ran
+        # its division in double precision, half as many lanes per instruction, with
+        # conversions each way.
+        if r not in (types.float32, types.float64):
+            return None
+        one = (np.float32 if r == types.float32 else np.float64)(1.0)
+
+        def impl(r):
+            return one / (one + vexp(-r))
+
+        return impl
 
     @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
     def _atanh_series32(s2):
@@ -283,6 +304,7 @@ if HAVE_NUMBA:
         (σ(raw + bias); exactly 1 above torch's threshold 20). Loops over contiguous channels,
         so that they vectorize."""
         steps, w = dts.shape
+        one, threshold = dts.dtype.type(1), dts.dtype.type(20)
         for s in range(steps):
             row = dts[s]
             if not softplus:
@@ -295,8 +317,8 @@ if HAVE_NUMBA:
                 slope = slopes[s]
                 for j in range(w):
                     r = row[j] + bias[j]
-                    sig = 1 / (1 + vexp(-r))
-                    slope[j] = sig if not r > 20 else sig * 0 + 1  # NaN keeps sig (NaN)
+                    sig = vsigmoid(r)
+                    slope[j] = sig if not r > threshold else one  # NaN keeps sig (NaN)
             for j in range(w):
                 row[j] = vsoftplus(row[j] + bias[j])
 
@@ -366,7 +388,7 @@ if HAVE_NUMBA:
                         y_s, z_s = ys[s], zs[s]
                         for j in range(w):
                             zj = z_s[j]
-                            y_s[j] = y_s[j] * zj / (1 + vexp(-zj))
+                            y_s[j] = y_s[j] * zj * vsigmoid(zj)
                 _store_chunk(ys, out, tm, b, d0, t0)
             last[b, :, d0:d1] = h
 
@@ -406,6 +428,9 @@ if HAVE_NUMBA:
             a = AT[:, d0:d1].copy()  # (N, w)
             d_blk = D[d0:d1].copy()
             bias_blk = bias[d0:d1].copy()
+            # constants of the arrays' float type (a Python 0 or 1 would make float32 sums
+            # float64: NumPy's promotion rules for scalars, which numba follows)
+            zero, one = a.dtype.type(0), a.dtype.type(1)
             # walk back in time, one chunk at a time: compute the chunk's Δ and softplus'
             # slope, recompute its states hs[s] = h_{t0+s-1} (hs[0] is the forward pass'
             # checkpoint) and decays eas[s] = exp(Δ_{t0+s} A), then go back through it with
@@ -442,9 +467,9 @@ if HAVE_NUMBA:
                         g_s, z_s, p_s = gs[s], zs[s], ps[s]
                         for j in range(w):
                             zj = z_s[j]
-                            sig = 1 / (1 + vexp(-zj))
+                            sig = vsigmoid(zj)
                             g = g_s[j]
-                            p_s[j] = g * p_s[j] * sig * (1 + zj * (1 - sig))  # ∂loss/∂z
+                            p_s[j] = g * p_s[j] * sig * (one + zj * (one - sig))  # ∂loss/∂z
                             g_s[j] = g * zj * sig
                     _store_chunk(ps, dz, tm, b, d0, t0)
                 hs[0] = ckpt[b, c, :, d0:d1]
@@ -465,8 +490,10 @@ if HAVE_NUMBA:
                 for s in range(steps - 1, -1, -1):
                     t = t0 + s
                     dt_t, x_t, g_t, gdt, gx = dts[s], xs[s], gs[s], gdts[s], gxs[s]
+                    for j in range(w):
+                        dtx[j] = dt_t[j] * x_t[j]
                     gdt[:] = 0
-                    gx[:] = 0
+                    gx[:] = 0  # Σ_n gh_t[n] B_t[n] first; times Δ_t after the loop over n
                     for n in range(d_state):
                         b_n = Bt[b, t, n]
                         c_n = Ct[b, t, n]
@@ -476,20 +503,25 @@ if HAVE_NUMBA:
                         prev = hs[s, n]
                         cur = hs[s + 1, n]
                         ea_n = eas[s, n]
-                        sum_b = b_n * 0
-                        sum_c = c_n * 0
+                        sum_b = zero
+                        sum_c = zero
                         for j in range(w):
                             g = gh_n[j] + g_t[j] * c_n  # ∂loss/∂h_t[n]
                             sum_c += g_t[j] * cur[j]
                             ea = ea_n[j]
                             q = g * prev[j] * ea  # ∂loss/∂exp(Δ_t A[n]) · exp(Δ_t A[n])
-                            gdt[j] += q * a_n[j] + g * b_n * x_t[j]
+                            gdt[j] += q * a_n[j]
                             dA_n[j] += q * dt_t[j]
-                            sum_b += g * dt_t[j] * x_t[j]
-                            gx[j] += g * dt_t[j] * b_n
+                            sum_b += g * dtx[j]
+                            gx[j] += g * b_n
                             gh_n[j] = g * ea
                         dB_part[blk, b, t, n] = sum_b
                         dC_part[blk, b, t, n] = sum_c
+                    # the B_t x_t term of ∂Δ_t and ∂x_t = Δ_t Σ_n gh_t B_t, both from Σ_n gh_t B_t
+                    for j in range(w):
+                        gb = gx[j]
+                        gdt[j] += gb * x_t[j]
+                        gx[j] = gb * dt_t[j]
                 for s in range(steps):
                     g_t, x_t, gdt, gx, slope = gs[s], xs[s], gdts[s], gxs[s], slopes[s]
                     for j in range(w):
@@ -541,7 +573,7 @@ if HAVE_NUMBA:
                     x_b[d] += w_k[d] * v
             for d in range(d_inner):
                 new_conv[b, d, d_conv - 1] = u_b[d]
-                x_b[d] = x_b[d] / (1 + vexp(-x_b[d]))
+                x_b[d] = x_b[d] * vsigmoid(x_b[d])
             # 2. x_proj: the low-rank Δ input, B and C of this token
             for j in range(x_w.shape[0]):
                 w_j = x_w[j]
@@ -571,7 +603,7 @@ if HAVE_NUMBA:
                     acc += h * C_b[n]
                 y_b[d] = acc
             for d in range(d_inner):
-                y_b[d] = y_b[d] * z_b[d] / (1 + vexp(-z_b[d]))
+                y_b[d] = y_b[d] * z_b[d] * vsigmoid(z_b[d])
 
 
 def _block_width(dim, batch=1):

@@ -382,7 +382,7 @@ class Mamba(nn.Module):
         conv_state = F.pad(
             x[:, -self.d_conv :].transpose(1, 2), (self.d_conv - min(length, self.d_conv), 0)
         )
-        x = F.silu(self._causal_conv(x))  # (batch, L, d_inner), contiguous
+        x = self._conv_silu(x)  # (batch, L, d_inner), contiguous
         dt_low, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt_low, self.dt_proj.weight)  # the bias is added inside the scan
         A = -torch.exp(self.A_log)
@@ -392,6 +392,26 @@ class Mamba(nn.Module):
         )  # fmt: skip
         out = self.out_proj(y.transpose(1, 2))  # y is time-major in memory: no copy here
         return (out, (conv_state, ssm_state)) if return_states else out
+
+    def _conv_silu(self, x):
+        """SiLU(causal depthwise conv) of x (batch, L, d_inner): the course's numba kernel (one
+        pass each way, :mod:`mamba_edu.kernels.conv_cpu`) when the backend is "numba", or "auto"
+        on CPU float32/float64 tensors; else the torch form below."""
+        tensors = [x, self.conv1d.weight] + ([] if self.conv1d.bias is None else [self.conv1d.bias])
+        numba_ok = (
+            all(t.device.type == "cpu" and t.dtype == x.dtype for t in tensors)
+            and x.dtype in (torch.float32, torch.float64)
+        )
+        if self.backend == "torch" or (self.backend == "auto" and not numba_ok):
+            return F.silu(self._causal_conv(x))
+        from mamba_edu.kernels import conv_cpu, selective_cpu
+
+        if not (numba_ok and selective_cpu.HAVE_NUMBA):
+            raise TypeError(
+                "the numba backend needs CPU tensors, all float32 or all float64; got "
+                f"{sorted({str(t.dtype) for t in tensors})} on {sorted({str(t.device) for t in tensors})}"
+            )
+        return conv_cpu.causal_conv_silu(x, self.conv1d.weight[:, 0], self.conv1d.bias)
 
     def _causal_conv(self, x):
         """The causal depthwise convolution on x (batch, L, d_inner), in that layout: out_t =
