@@ -26,7 +26,6 @@ In torch, the shifted multiply-adds and their backward are about a dozen operati
 from __future__ import annotations
 
 import numpy as np
-
 from mamba_edu.kernels.selective_cpu import _FASTMATH, HAVE_NUMBA, vsigmoid
 
 if HAVE_NUMBA:
@@ -106,8 +105,11 @@ def _flat_rows(x):
     s_b, s_l, s_d = x.strides
     if length == 1:
         s_l = max(s_l, dim * item)
-    if not (s_d == item or dim == 1) or s_l % item or s_l < dim * item or (
-        batch > 1 and s_b != length * s_l
+    if (
+        not (s_d == item or dim == 1)
+        or s_l % item
+        or s_l < dim * item
+        or (batch > 1 and s_b != length * s_l)
     ):
         x = np.ascontiguousarray(x)
         s_l = dim * item
@@ -184,8 +186,10 @@ def _make_function():
         def backward(ctx, grad):
             x, weight, bias = ctx.saved_tensors
             dx, dw, db = causal_conv_silu_bwd(grad.numpy(), *_numpy(x, weight, bias))
-            return torch.from_numpy(dx), torch.from_numpy(dw), (
-                None if bias is None else torch.from_numpy(db)
+            return (
+                torch.from_numpy(dx),
+                torch.from_numpy(dw),
+                (None if bias is None else torch.from_numpy(db)),
             )
 
     return CausalConvSiluFn

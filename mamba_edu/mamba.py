@@ -398,10 +398,9 @@ class Mamba(nn.Module):
         pass each way, :mod:`mamba_edu.kernels.conv_cpu`) when the backend is "numba", or "auto"
         on CPU float32/float64 tensors; else the torch form below."""
         tensors = [x, self.conv1d.weight] + ([] if self.conv1d.bias is None else [self.conv1d.bias])
-        numba_ok = (
-            all(t.device.type == "cpu" and t.dtype == x.dtype for t in tensors)
-            and x.dtype in (torch.float32, torch.float64)
-        )
+        numba_ok = all(
+            t.device.type == "cpu" and t.dtype == x.dtype for t in tensors
+        ) and x.dtype in (torch.float32, torch.float64)
         if self.backend == "torch" or (self.backend == "auto" and not numba_ok):
             return F.silu(self._causal_conv(x))
         from mamba_edu.kernels import conv_cpu, selective_cpu

@@ -60,7 +60,7 @@ def test_gradients_match_torch_autograd(dtype, tol, length, with_bias):
     got_out = conv_cpu.causal_conv_silu(x, weight, bias)
     torch.testing.assert_close(got_out, torch_conv_silu(x, weight, bias), rtol=tol, atol=tol)
     got = torch.autograd.grad(got_out, leaves, grad_out)
-    for name, g, w in zip(["x", "weight", "bias"], got, want):
+    for name, g, w in zip(["x", "weight", "bias"][: len(leaves)], got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=tol, atol=tol, msg=name)
 
 
@@ -75,8 +75,9 @@ def test_any_layout_gives_the_same_answer():
     for view in (transposed, reversed_rows, every_other):
         np.testing.assert_allclose(conv_cpu.causal_conv_silu_fwd(view, weight, bias), want)
     grad = rng.standard_normal(x.shape)
-    for want_g, got_g in zip(conv_cpu.causal_conv_silu_bwd(grad, x, weight, bias),
-                             conv_cpu.causal_conv_silu_bwd(grad, transposed, weight, bias)):  # fmt: skip
+    want_grads = conv_cpu.causal_conv_silu_bwd(grad, x, weight, bias)
+    got_grads = conv_cpu.causal_conv_silu_bwd(grad, transposed, weight, bias)
+    for want_g, got_g in zip(want_grads, got_grads, strict=True):
         np.testing.assert_allclose(got_g, want_g)
 
 
