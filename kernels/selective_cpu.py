@@ -98,6 +98,12 @@ def vexp(y):
     return np.exp(y)
 
 
+def vdecay(y):
+    """exp(y) for y <= 0 (or NaN) only — a decay exp(Δ A) with Δ >= 0, A <= 0 — cheaper than
+    :func:`vexp` in a vectorized loop (see the numba version below)."""
+    return np.exp(y)
+
+
 def vsigmoid(r):
     """σ(r) = 1 / (1 + exp(−r)) in r's own float type, written so that a loop of them vectorizes
     (see the numba version below)."""
@@ -129,62 +135,83 @@ if HAVE_NUMBA:
 
         return sig, codegen
 
+    @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+    def _exp_normal32(y):
+        """exp(y) for float32 y in [−87, 88] (or NaN): 2^k · exp(r), k = round(y / ln 2),
+        |r| <= ln(2)/2, exp(r) by its Taylor polynomial of degree 7 (error below one unit in
+        the last place), 2^k by building the float's exponent bits."""
+        k = np.floor(y * np.float32(1.4426950408889634) + np.float32(0.5))
+        r = y - k * np.float32(0.693359375) + k * np.float32(2.12194440e-4)
+        p = np.float32(1.0 / 5040.0)
+        p = p * r + np.float32(1.0 / 720.0)
+        p = p * r + np.float32(1.0 / 120.0)
+        p = p * r + np.float32(1.0 / 24.0)
+        p = p * r + np.float32(1.0 / 6.0)
+        p = p * r + np.float32(0.5)
+        p = p * r + np.float32(1.0)
+        p = p * r + np.float32(1.0)
+        return p * _float_from_bits(np.int32((np.int32(k) + 127) << 23))
+
+    @njit(inline="always", fastmath=_FASTMATH, error_model="numpy")
+    def _exp_normal64(y):
+        """exp(y) for float64 y in [−708, 709] (or NaN), as :func:`_exp_normal32` with a Taylor
+        polynomial of degree 13."""
+        k = np.floor(y * 1.4426950408889634 + 0.5)
+        r = y - k * 0.6931471803691238 - k * 1.9082149292705877e-10
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        return p * _float_from_bits((np.int64(k) + 1023) << 52)
+
     @overload(vexp, inline="always", fastmath=_FASTMATH)
     def _vexp_overload(y):
         # math.exp inside a loop is a call LLVM cannot vectorize (numba's pip build has no SVML),
-        # and exp is the inner loop's dominant cost. So: exp(y) = 2^k · exp(r) with
-        # k = round(y / ln 2) and |r| <= ln(2)/2; exp(r) by its Taylor polynomial (degree 7 for
-        # float32, 13 for float64: error below one unit in the last place), 2^k by building the
-        # float's exponent bits. Arguments are clamped to the normal range first (numba's max and
-        # min keep a NaN first argument, so NaN stays NaN). Above the clamp the result is
-        # multiplied by 4, which overflows to inf as exp does (slightly early: from 88 instead of
-        # 88.7 in float32, 709 instead of 709.8 in float64). No branches: this function is inlined
-        # several times into one kernel, where numba's SSA pass mishandles branches (warnings).
-        if y == types.float32:
+        # and exp is the inner loop's dominant cost. So: a polynomial (_exp_normal32/64) on the
+        # argument clamped to the normal range first (numba's max and min keep a NaN first
+        # argument, so NaN stays NaN). Above the clamp the result is multiplied by 4, which
+        # overflows to inf as exp does (slightly early: from 88 instead of 88.7 in float32, 709
+        # instead of 709.8 in float64). No branches: this function is inlined several times
+        # into one kernel, where numba's SSA pass mishandles branches (warnings).
+        if y not in (types.float32, types.float64):
+            return None
+        cast = np.float32 if y == types.float32 else np.float64
+        core = _exp_normal32 if y == types.float32 else _exp_normal64
+        lo, hi = (
+            cast(-87.0 if y == types.float32 else -708.0),
+            cast(88.0 if y == types.float32 else 709.0),
+        )
+        one, three = cast(1.0), cast(3.0)
 
-            def impl(y):
-                arg = y
-                y = min(max(y, np.float32(-87.0)), np.float32(88.0))
-                k = np.floor(y * np.float32(1.4426950408889634) + np.float32(0.5))
-                r = y - k * np.float32(0.693359375) + k * np.float32(2.12194440e-4)
-                p = np.float32(1.0 / 5040.0)
-                p = p * r + np.float32(1.0 / 720.0)
-                p = p * r + np.float32(1.0 / 120.0)
-                p = p * r + np.float32(1.0 / 24.0)
-                p = p * r + np.float32(1.0 / 6.0)
-                p = p * r + np.float32(0.5)
-                p = p * r + np.float32(1.0)
-                p = p * r + np.float32(1.0)
-                e = p * _float_from_bits(np.int32((np.int32(k) + 127) << 23))
-                return e * (np.float32(1.0) + np.float32(3.0) * (arg > np.float32(88.0)))
+        def impl(y):
+            return core(min(max(y, lo), hi)) * (one + three * (y > hi))
 
-            return impl
-        if y == types.float64:
+        return impl
 
-            def impl(y):
-                arg = y
-                y = min(max(y, -708.0), 709.0)
-                k = np.floor(y * 1.4426950408889634 + 0.5)
-                r = y - k * 0.6931471803691238 - k * 1.9082149292705877e-10
-                p = 1.0 / 6227020800.0
-                p = p * r + 1.0 / 479001600.0
-                p = p * r + 1.0 / 39916800.0
-                p = p * r + 1.0 / 3628800.0
-                p = p * r + 1.0 / 362880.0
-                p = p * r + 1.0 / 40320.0
-                p = p * r + 1.0 / 5040.0
-                p = p * r + 1.0 / 720.0
-                p = p * r + 1.0 / 120.0
-                p = p * r + 1.0 / 24.0
-                p = p * r + 1.0 / 6.0
-                p = p * r + 0.5
-                p = p * r + 1.0
-                p = p * r + 1.0
-                e = p * _float_from_bits((np.int64(k) + 1023) << 52)
-                return e * (1.0 + 3.0 * (arg > 709.0))
+    @overload(vdecay, inline="always", fastmath=_FASTMATH)
+    def _vdecay_overload(y):
+        # exp(y) for y <= 0, the decays exp(Δ A) of a scan whose Δ >= 0 and A <= 0: no upper
+        # clamp and no overflow factor, three vector operations fewer than vexp per value in
+        # the scans' innermost loops; equal to vexp (bit for bit) wherever y <= 0 or y is NaN.
+        if y not in (types.float32, types.float64):
+            return None
+        core = _exp_normal32 if y == types.float32 else _exp_normal64
+        lo = np.float32(-87.0) if y == types.float32 else np.float64(-708.0)
 
-            return impl
-        return None
+        def impl(y):
+            return core(max(y, lo))
+
+        return impl
 
     @overload(vsigmoid, inline="always", fastmath=_FASTMATH)
     def _vsigmoid_overload(r):
@@ -262,6 +289,16 @@ if HAVE_NUMBA:
             out[i] = vexp(y[i])
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True)
+    def _vdecay_array(y, out):
+        for i in range(y.size):
+            out[i] = vdecay(y[i])
+
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True)
+    def _vsigmoid_array(y, out):
+        for i in range(y.size):
+            out[i] = vsigmoid(y[i])
+
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _vsoftplus_array(y, out):
         for i in range(y.size):
             out[i] = vsoftplus(y[i])
@@ -325,7 +362,7 @@ if HAVE_NUMBA:
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _scan_fwd_kernel(
         delta, bias, softplus, x, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last,
-        ckpt, tm,
+        ckpt, tm, decay,
     ):  # fmt: skip
         """out = (Σ_n C_t[n] h_t[n] + D x_t) · silu(z_t) with h_t = exp(Δ_t A) h_{t−1} + Δ_t B_t x_t.
 
@@ -337,7 +374,8 @@ if HAVE_NUMBA:
         contiguous memory and is vectorized (8 or 16 channels per instruction). ``y_pre``
         receives the output before the gate when ``keep_pre`` is set; ``ckpt`` (batch,
         ⌈L / _CHUNK⌉, N, D) the state before every _CHUNK-th step, for the backward pass (as the
-        official kernel saves the state at every chunk boundary).
+        official kernel saves the state at every chunk boundary). ``decay``: every Δ A is <= 0
+        (:func:`_decays_only`), so that the recurrence may use :func:`vdecay` for exp.
         """
         if tm:
             batch, length, dim = x.shape
@@ -376,10 +414,16 @@ if HAVE_NUMBA:
                         c_n = Ct[b, t0 + s, n]
                         h_n = h[n]
                         a_n = a[n]
-                        for j in range(w):
-                            v = vexp(dt_t[j] * a_n[j]) * h_n[j] + dtx[j] * b_n
-                            h_n[j] = v
-                            acc[j] += c_n * v
+                        if decay:  # Δ >= 0, A <= 0: the cheaper exp (the same values)
+                            for j in range(w):
+                                v = vdecay(dt_t[j] * a_n[j]) * h_n[j] + dtx[j] * b_n
+                                h_n[j] = v
+                                acc[j] += c_n * v
+                        else:
+                            for j in range(w):
+                                v = vexp(dt_t[j] * a_n[j]) * h_n[j] + dtx[j] * b_n
+                                h_n[j] = v
+                                acc[j] += c_n * v
                 if keep_pre:
                     _store_chunk(ys, y_pre, tm, b, d0, t0)
                 if has_z:
@@ -395,7 +439,7 @@ if HAVE_NUMBA:
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _scan_bwd_kernel(
         delta, bias, softplus, x, AT, Bt, Ct, D, dout, z, has_z, y_pre, glast, ckpt, width,
-        dx, ddelta, dz, dbias_part, dD_part, dA_part, dB_part, dC_part, tm,
+        dx, ddelta, dz, dbias_part, dD_part, dA_part, dB_part, dC_part, tm, decay,
     ):  # fmt: skip
         """The reverse scan. delta (raw Δ), x, dout = ∂loss/∂out, z and y_pre (the output before
         the gate, saved by the forward pass; both empty without a gate), and the outputs dx,
@@ -409,7 +453,8 @@ if HAVE_NUMBA:
         ∂loss/∂y_pre = dout · silu(z) and ∂loss/∂z = dout · y_pre · σ(z) (1 + z (1 − σ(z))),
         written to dz.
 
-        Writes dx and ddelta (w.r.t. the raw Δ: softplus' slope included), (batch, D, L), and
+        ``decay`` as in the forward kernel. Writes dx and ddelta (w.r.t. the raw Δ: softplus'
+        slope included), (batch, D, L), and
         per-work-item partial sums dbias_part[b], dD_part[b] (D,), dA_part[b] (N, D) and
         dB_part[block, b], dC_part[block, b] (L, N), which the caller adds up.
         """
@@ -483,10 +528,16 @@ if HAVE_NUMBA:
                         prev = hs[s, n]
                         new = hs[s + 1, n]
                         ea_n = eas[s, n]
-                        for j in range(w):
-                            ea = vexp(dt_t[j] * a_n[j])
-                            ea_n[j] = ea
-                            new[j] = ea * prev[j] + dtx[j] * b_n
+                        if decay:  # Δ >= 0, A <= 0: the cheaper exp (the same values)
+                            for j in range(w):
+                                ea = vdecay(dt_t[j] * a_n[j])
+                                ea_n[j] = ea
+                                new[j] = ea * prev[j] + dtx[j] * b_n
+                        else:
+                            for j in range(w):
+                                ea = vexp(dt_t[j] * a_n[j])
+                                ea_n[j] = ea
+                                new[j] = ea * prev[j] + dtx[j] * b_n
                 for s in range(steps - 1, -1, -1):
                     t = t0 + s
                     dt_t, x_t, g_t, gdt, gx = dts[s], xs[s], gs[s], gdts[s], gxs[s]
@@ -598,7 +649,7 @@ if HAVE_NUMBA:
                 sx = step * xv
                 acc = D[d] * xv
                 for n in range(n_state):
-                    h = vexp(step * a_d[n]) * h_old[n] + sx * B_b[n]
+                    h = vdecay(step * a_d[n]) * h_old[n] + sx * B_b[n]  # Δ >= 0 > A
                     h_new[n] = h
                     acc += h * C_b[n]
                 y_b[d] = acc
@@ -629,6 +680,13 @@ def _prepare(x, delta, A, B, C, D, z, delta_bias, dtype=None):
     if not any(dtype == k for k in _KERNEL_DTYPES):
         raise TypeError(f"the CPU selective scan runs in float32 or float64, got {dtype}")
     return selective_args(x, delta, A, B, C, D, z, delta_bias, dtype=dtype)
+
+
+def _decays_only(A, delta_softplus):
+    """Whether every exp(Δ A) of the scan is a decay, exp of a number <= 0, so that the kernels
+    may use :func:`vdecay`: Δ = softplus(·) >= 0 and A <= 0 everywhere (as in Mamba, where
+    A = −exp(A_log)). A NaN in A makes this False; a NaN in Δ stays NaN either way."""
+    return bool(delta_softplus) and bool(np.all(A <= 0))
 
 
 def _time_major(a):
@@ -699,6 +757,7 @@ def _forward(x, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pr
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
         empty if z is None else _memory(z, tm), z is not None,
         _block_width(dim, batch), out_mem, y_pre_mem, keep_pre, last, ckpt, tm,
+        _decays_only(A, delta_softplus),
     )  # fmt: skip
     return out, np.ascontiguousarray(last.transpose(0, 2, 1)), y_pre, ckpt
 
@@ -767,6 +826,7 @@ def selective_scan_bwd(
         empty if z is None else _memory(np.asarray(y_pre, dtype), tm), glast,
         np.ascontiguousarray(checkpoints, dtype), width,
         dx_mem, ddelta_mem, dz_mem, dbias_part, dD_part, dA_part, dB_part, dC_part, tm,
+        _decays_only(A, delta_softplus),
     )  # fmt: skip
     if z is not None:
         result["dz"] = dz

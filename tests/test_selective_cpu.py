@@ -155,6 +155,51 @@ def test_vexp_matches_numpy_exp():
         np.testing.assert_allclose(out, np.exp(y.astype(np.float64)), rtol=tol)
 
 
+def test_vdecay_equals_vexp_for_arguments_up_to_zero():
+    for dtype in (np.float32, np.float64):
+        finite = -np.geomspace(1e-30, 1e4, 5001)
+        y = np.concatenate([finite, [0.0, -0.0, -np.inf, np.nan, -87.0, -87.5, -708.5]])
+        y = y.astype(dtype)
+        want, got = np.empty_like(y), np.empty_like(y)
+        kc._vexp_array(y, want)
+        kc._vdecay_array(y, got)
+        np.testing.assert_array_equal(got, want)  # bit for bit, NaN where vexp has NaN
+
+
+def test_decays_only_needs_softplus_and_a_nonpositive_a():
+    A = -np.ones((3, 2))
+    assert kc._decays_only(A, True)
+    assert not kc._decays_only(A, False)  # Δ may be negative without softplus
+    A[1, 1] = 0.5
+    assert not kc._decays_only(A, True)
+    A[1, 1] = np.nan
+    assert not kc._decays_only(A, True)
+
+
+def test_scan_with_a_positive_a_entry_matches_reference():
+    args = make_inputs(2, 5, 70, 3, seed=8)
+    args["A"] = args["A"].copy()
+    args["A"][2, 1] = 0.3  # a growing mode: the kernels must not take the decay-only exp
+    out, last = kc.selective_scan_fwd(**args, delta_softplus=True)
+    ref, ref_last = selective.selective_scan(**args, delta_softplus=True, return_last_state=True)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(last, ref_last, rtol=1e-10, atol=1e-12)
+    dout = np.random.default_rng(1).standard_normal(out.shape)
+    got = kc.selective_scan_bwd(dout, **args, delta_softplus=True)
+    want = torch_grads(args, True, dout)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-9, atol=1e-11, err_msg=key)
+
+
+def test_vsigmoid_matches_numpy_in_its_own_dtype():
+    for dtype, tol in ((np.float32, 3e-7), (np.float64, 5e-15)):
+        y = np.linspace(-80, 80, 4001).astype(dtype)
+        out = np.empty_like(y)
+        kc._vsigmoid_array(y, out)
+        wide = y.astype(np.float64)
+        np.testing.assert_allclose(out, 1 / (1 + np.exp(-wide)), rtol=tol)
+
+
 def test_vsoftplus_matches_softplus_in_float64():
     for dtype, tol in ((np.float32, 5e-7), (np.float64, 1e-14)):
         # both sides of torch's threshold at 20, tiny and huge magnitudes, the exp clamp
