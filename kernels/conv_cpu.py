@@ -26,7 +26,7 @@ In torch, the shifted multiply-adds and their backward are about a dozen operati
 from __future__ import annotations
 
 import numpy as np
-from mamba_edu.kernels.selective_cpu import _FASTMATH, HAVE_NUMBA, vsigmoid
+from mamba_edu.kernels.selective_cpu import _FASTMATH, HAVE_NUMBA, _flat_rows, vsigmoid
 
 if HAVE_NUMBA:
     from numba import njit, prange
@@ -95,27 +95,6 @@ if HAVE_NUMBA:
                     g_t, w_k = gpre[s + taps - 1 - k], wT[k]
                     for d in range(dim):
                         o[d] += w_k[d] * g_t[d]
-
-
-def _flat_rows(x):
-    """(batch, L, D) array with unit channel stride and row-major rows (any row stride) → (its
-    memory from the first element as a 1-D array, the row stride in elements)."""
-    batch, length, dim = x.shape
-    item = x.itemsize
-    s_b, s_l, s_d = x.strides
-    if length == 1:
-        s_l = max(s_l, dim * item)
-    if (
-        not (s_d == item or dim == 1)
-        or s_l % item
-        or s_l < dim * item
-        or (batch > 1 and s_b != length * s_l)
-    ):
-        x = np.ascontiguousarray(x)
-        s_l = dim * item
-    row = s_l // item
-    size = (batch * length - 1) * row + dim
-    return np.lib.stride_tricks.as_strided(x, shape=(size,), strides=(item,)), row
 
 
 def _conv_args(x, weight, bias):

@@ -321,6 +321,24 @@ if HAVE_NUMBA:
                     row[j] = src[b, d0 + j, t0 + s]
 
     @njit(inline="always")
+    def _load_rows(flat, row, rows, tm, b, d0, t0, buf):
+        """:func:`_load_chunk` for an argument given as its memory ``flat`` (1-D), ``rows`` rows
+        per batch element (L when ``tm``, else D), ``row`` elements apart (:func:`_flat_rows`):
+        z, in a torch module a view of the second half of every row of in_proj's output, is
+        read in place instead of being copied first."""
+        steps, w = buf.shape
+        for s in range(steps):
+            out = buf[s]
+            if tm:
+                start = (b * rows + t0 + s) * row + d0
+                src = flat[start : start + w]
+                for j in range(w):
+                    out[j] = src[j]
+            else:
+                for j in range(w):
+                    out[j] = flat[(b * rows + d0 + j) * row + t0 + s]
+
+    @njit(inline="always")
     def _store_chunk(buf, dst, tm, b, d0, t0):
         """The way back of :func:`_load_chunk`: buf[s, j] to (b, d0 + j, t0 + s) of ``dst``."""
         steps, w = buf.shape
@@ -361,7 +379,7 @@ if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _scan_fwd_kernel(
-        delta, bias, softplus, x, AT, Bt, Ct, D, z, has_z, width, out, y_pre, keep_pre, last,
+        delta, bias, softplus, x, AT, Bt, Ct, D, z, z_row, has_z, width, out, y_pre, keep_pre, last,
         ckpt, tm, decay,
     ):  # fmt: skip
         """out = (Σ_n C_t[n] h_t[n] + D x_t) · silu(z_t) with h_t = exp(Δ_t A) h_{t−1} + Δ_t B_t x_t.
@@ -427,7 +445,7 @@ if HAVE_NUMBA:
                 if keep_pre:
                     _store_chunk(ys, y_pre, tm, b, d0, t0)
                 if has_z:
-                    _load_chunk(z, tm, b, d0, t0, zs)
+                    _load_rows(z, z_row, length if tm else dim, tm, b, d0, t0, zs)
                     for s in range(steps):
                         y_s, z_s = ys[s], zs[s]
                         for j in range(w):
@@ -438,7 +456,7 @@ if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _scan_bwd_kernel(
-        delta, bias, softplus, x, AT, Bt, Ct, D, dout, z, has_z, y_pre, glast, ckpt, width,
+        delta, bias, softplus, x, AT, Bt, Ct, D, dout, z, z_row, has_z, y_pre, glast, ckpt, width,
         dx, ddelta, dz, dbias_part, dD_part, dA_part, dB_part, dC_part, tm, decay,
     ):  # fmt: skip
         """The reverse scan. delta (raw Δ), x, dout = ∂loss/∂out, z and y_pre (the output before
@@ -506,7 +524,7 @@ if HAVE_NUMBA:
                 _load_chunk(x, tm, b, d0, t0, xs)
                 _load_chunk(dout, tm, b, d0, t0, gs)
                 if has_z:
-                    _load_chunk(z, tm, b, d0, t0, zs)
+                    _load_rows(z, z_row, length if tm else dim, tm, b, d0, t0, zs)
                     _load_chunk(y_pre, tm, b, d0, t0, ps)
                     for s in range(steps):
                         g_s, z_s, p_s = gs[s], zs[s], ps[s]
@@ -715,6 +733,37 @@ def _memory(a, tm):
     return np.ascontiguousarray(a.transpose(0, 2, 1) if tm else a)
 
 
+def _flat_rows(a):
+    """A 3-D array (batch, rows, columns) whose columns are contiguous and whose rows are evenly
+    spaced (any spacing) → (its memory from the first element as a 1-D array, the row spacing in
+    elements): element (i, r, c) is at (i · rows + r) · spacing + c. Copied first only when it
+    is not laid out so (columns not contiguous, or batch elements not rows · spacing apart)."""
+    batch, rows, cols = a.shape
+    item = a.itemsize
+    s_b, s_r, s_c = a.strides
+    if rows == 1:
+        s_r = max(s_r, cols * item)
+    if (
+        not (s_c == item or cols == 1)
+        or s_r % item
+        or s_r < cols * item
+        or (batch > 1 and s_b != rows * s_r)
+    ):
+        a = np.ascontiguousarray(a)
+        s_r = cols * item
+    row = s_r // item
+    size = (batch * rows - 1) * row + cols
+    return np.lib.stride_tricks.as_strided(a, shape=(size,), strides=(item,)), row
+
+
+def _rows(z, tm, dtype):
+    """The gate z (batch, D, L) as the kernels read it: (memory, row spacing) of its (batch, L,
+    D) view when ``tm``, else of (batch, D, L); (empty, 0) without a gate."""
+    if z is None:
+        return np.empty(0, dtype), 0
+    return _flat_rows(z.transpose(0, 2, 1) if tm else z)
+
+
 def _empty(shape, dtype, tm):
     """A new (batch, D, L) array in the kernels' layout: (the (batch, D, L) view, its memory)."""
     if tm:
@@ -755,7 +804,7 @@ def _forward(x, delta, A, B, C, D, z, delta_bias, delta_softplus, dtype, keep_pr
         _memory(delta, tm), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
         bool(delta_softplus), _memory(x, tm), np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
-        empty if z is None else _memory(z, tm), z is not None,
+        *_rows(z, tm, dtype), z is not None,
         _block_width(dim, batch), out_mem, y_pre_mem, keep_pre, last, ckpt, tm,
         _decays_only(A, delta_softplus),
     )  # fmt: skip
@@ -822,7 +871,7 @@ def selective_scan_bwd(
         _memory(delta, tm), np.zeros(dim, dtype) if delta_bias is None else delta_bias,
         bool(delta_softplus), _memory(x, tm), np.ascontiguousarray(A.T),
         _time_major(B), _time_major(C), np.zeros(dim, dtype) if D is None else D,
-        _memory(dout, tm), empty if z is None else _memory(z, tm), z is not None,
+        _memory(dout, tm), *_rows(z, tm, dtype), z is not None,
         empty if z is None else _memory(np.asarray(y_pre, dtype), tm), glast,
         np.ascontiguousarray(checkpoints, dtype), width,
         dx_mem, ddelta_mem, dz_mem, dbias_part, dD_part, dA_part, dB_part, dC_part, tm,

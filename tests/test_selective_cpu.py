@@ -258,6 +258,35 @@ def test_time_major_inputs_give_the_same_outputs_and_gradients():
         np.testing.assert_allclose(got[key], value, rtol=1e-11, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.parametrize("time_major", [True, False])
+def test_a_gate_with_spaced_rows_is_read_in_place_and_gives_the_same_results(time_major):
+    """z as the second half of wider rows — in a torch module, in_proj's output holds x and z
+    side by side, so z's rows are 2·D apart — in both layouts: the kernels read it through its
+    row spacing (no copy: the memory they get is z's own) and agree with a contiguous z."""
+    args = make_inputs(2, 70, 150, 5, seed=9)
+    dout = np.random.default_rng(10).standard_normal(args["x"].shape)
+    z = args["z"]
+    if time_major:  # (batch, L, 2D) memory, z = its second half along D, seen as (batch, D, L)
+        wide = np.concatenate([np.zeros_like(z), z], axis=1).transpose(0, 2, 1).copy()
+        spaced = wide[:, :, 70:].transpose(0, 2, 1)
+        x = np.ascontiguousarray(args["x"].transpose(0, 2, 1)).transpose(0, 2, 1)
+    else:  # (batch, D, 2L) memory, z = its second half along L
+        wide = np.concatenate([np.zeros_like(z), z], axis=2)
+        spaced = wide[:, :, 150:]
+        x = args["x"]
+    flat, row = kc._rows(spaced, time_major, np.float64)
+    assert np.shares_memory(flat, wide) and row == wide.shape[2]
+    given = dict(args, z=spaced, x=x)
+    out, last = kc.selective_scan_fwd(**given, delta_softplus=True)
+    want, want_last = kc.selective_scan_fwd(**args, delta_softplus=True)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(last, want_last, rtol=1e-12, atol=1e-13)
+    got = kc.selective_scan_bwd(dout, **given, delta_softplus=True)
+    expected = kc.selective_scan_bwd(dout, **args, delta_softplus=True)
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-11, atol=1e-12, err_msg=key)
+
+
 @pytest.mark.parametrize(
     "change, error, message",
     [
