@@ -8,6 +8,9 @@ Installed as ``mamba_edu.kernels``. Each kernel is checked against the NumPy ref
   and with Triton.
 * ``selective_cpu``: the selective scan (forward and hand-derived backward) with numba on the
   CPU, and ``SelectiveScanFn``, a ``torch.autograd.Function`` the lessons train with.
+* ``conv_cpu``: the Mamba block's causal depthwise convolution + SiLU with numba on the CPU,
+  forward and backward in one pass each, reading in_proj's output in place, and
+  ``CausalConvSiluFn`` (used by :class:`mamba_edu.mamba.Mamba` with the numba backend).
 * ``selective_cuda``: the chunked selective scan with numba-cuda, forward and backward (the
   backward recomputes each chunk's states from checkpoints the forward saved), and
   ``SelectiveScanCudaFn``, its autograd Function (real GPU, or the CUDA simulator on a CPU).

@@ -150,7 +150,7 @@ def causal_conv_silu_bwd(grad, x, weight, bias=None):
 
 
 def _make_function():
-    import torch
+    import torch  # heavy, and only the torch entry points need it (as in selective_cpu)
 
     class CausalConvSiluFn(torch.autograd.Function):
         """``CausalConvSiluFn.apply(x, weight, bias)``: the numba kernels above as a
@@ -184,7 +184,7 @@ CausalConvSiluFn = _make_function() if HAVE_NUMBA else None
 def causal_conv_silu(x, weight, bias=None):
     """SiLU(causal depthwise conv) of torch tensors x (batch, L, D), weight (D, d_conv), bias
     (D,) or None, differentiable, with the numba kernels (CPU, float32/float64)."""
-    import torch
+    import torch  # heavy, and only the torch entry points need it (as in selective_cpu)
 
     tensors = [t for t in (x, weight, bias) if t is not None]
     if not all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in tensors):

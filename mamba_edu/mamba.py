@@ -426,6 +426,7 @@ class Mamba(nn.Module):
         ) and x.dtype in (torch.float32, torch.float64)
         if self.backend == "torch" or (self.backend == "auto" and not numba_ok):
             return F.silu(self._causal_conv(x))
+        # numba compiles on first import: only when run (as in _scan)
         from mamba_edu.kernels import conv_cpu, selective_cpu
 
         if not (numba_ok and selective_cpu.HAVE_NUMBA):

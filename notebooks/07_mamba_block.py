@@ -632,8 +632,9 @@ for run in lm_record["runs"].values():
 # %% [markdown]
 # ### How fast is this code? (stored)
 #
-# `mamba-edu run lm_benchmark` times one training step and one generated token of this
-# lesson's model (batch 12, 4 layers) against `mambapy` (a pure-PyTorch Mamba), the official
+# `mamba-edu run lm_benchmark` times one training step (forward, loss, backward and the same
+# optimizer for everyone, torch's fused AdamW) and one generated token of this lesson's model
+# (batch 12, 4 layers) against `mambapy` (a pure-PyTorch Mamba), the official
 # `mamba_ssm` on its CPU path (`selective_scan_ref`, a loop over time in PyTorch: its fast path
 # needs a GPU) and the matched Transformer, all with one thread, interleaved in rounds on the same
 # machine; "× ours" is the median over rounds of each round's time ratio, so a busy moment of a
