@@ -36,21 +36,28 @@ __all__ = ["causal_conv_silu_fwd", "causal_conv_silu_bwd", "CausalConvSiluFn", "
 
 if HAVE_NUMBA:
 
+    @njit(inline="always")
+    def _pre_activation(xf, row, b, length, t, wT, bias, acc):
+        """acc = bias + Σ_k wT[k] · x[b, t − K + 1 + k], the taps before t = 0 left out (zeros);
+        element (b, t, d) of x is xf[(b · length + t) · row + d]."""
+        taps, dim = wT.shape
+        for d in range(dim):
+            acc[d] = bias[d]
+        for k in range(max(0, taps - 1 - t), taps):
+            start = (b * length + t - taps + 1 + k) * row
+            x_row, w_k = xf[start : start + dim], wT[k]
+            for d in range(dim):
+                acc[d] += w_k[d] * x_row[d]
+
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
     def _conv_fwd_kernel(xf, row, batch, length, wT, bias, out):
         """out[b, t] = SiLU(bias + Σ_k wT[k] · x[b, t − K + 1 + k]); element (b, t, d) of x is
         xf[(b · length + t) · row + d] (rows of a (batch, L, ·) array, ``row`` apart)."""
-        taps, dim = wT.shape
+        dim = wT.shape[1]
         for b in prange(batch):
             acc = np.empty(dim, dtype=wT.dtype)
             for t in range(length):
-                for d in range(dim):
-                    acc[d] = bias[d]
-                for k in range(max(0, taps - 1 - t), taps):
-                    start = (b * length + t - taps + 1 + k) * row
-                    x_row, w_k = xf[start : start + dim], wT[k]
-                    for d in range(dim):
-                        acc[d] += w_k[d] * x_row[d]
+                _pre_activation(xf, row, b, length, t, wT, bias, acc)
                 o = out[b, t]
                 for d in range(dim):
                     p = acc[d]
@@ -69,13 +76,7 @@ if HAVE_NUMBA:
             dbias[:] = 0
             for t in range(length):
                 p_t, g_t = gpre[t], grad[b, t]
-                for d in range(dim):
-                    p_t[d] = bias[d]
-                for k in range(max(0, taps - 1 - t), taps):
-                    start = (b * length + t - taps + 1 + k) * row
-                    x_row, w_k = xf[start : start + dim], wT[k]
-                    for d in range(dim):
-                        p_t[d] += w_k[d] * x_row[d]
+                _pre_activation(xf, row, b, length, t, wT, bias, p_t)
                 for d in range(dim):
                     p = p_t[d]
                     sig = vsigmoid(p)
