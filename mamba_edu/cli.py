@@ -91,7 +91,7 @@ def _cmd_grade(args) -> int:
         )
         return 2
     try:
-        return grading.grade(args.course, args.lesson, args.nbgrader_args)
+        return grading.grade(args.course, args.lesson, args.nbgrader_args, args.numba_cache)
     except grading.GradingError as exc:
         print(f"mamba-edu grade: error: {exc}", file=sys.stderr)
         return 2
@@ -212,6 +212,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("lesson", metavar="LESSON", help="e.g. 00, orientation or 00_orientation")
     p.add_argument("--course", required=True, metavar="DIR", help="the nbgrader course folder")
+    p.add_argument(
+        "--numba-cache",
+        metavar="DIR",
+        help="the compiled kernels every sandbox starts from, brought up to date first "
+        "(default: numba-cache/ in the course folder)",
+    )
     p.add_argument(
         "nbgrader_args",
         nargs="*",

@@ -16,6 +16,10 @@ and grading must survive all of it. nbgrader's own executor already stops a cell
   the cells already run keep their outputs (and so their scores), and every cell after gets an
   error output saying it was not run (so its tests score zero, never full marks by default).
 
+Each sandbox can also start with a **copy of a warmed numba cache** (``numba_cache``, made by
+:func:`warm_numba_cache`; ``mamba-edu grade`` keeps one in the course folder), so that the
+course's kernels are loaded instead of compiled again for every submission.
+
 This module imports nbgrader, which is installed with the ``instructor`` extra
 (``pip install -e '.[instructor]'``); nothing else in the course needs it.
 """
@@ -34,6 +38,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -42,7 +47,7 @@ from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, Unicode
 
 __all__ = [
     "GradingExecute",
@@ -52,6 +57,7 @@ __all__ = [
     "grade",
     "limit_memory",
     "sandbox_kind",
+    "warm_numba_cache",
 ]
 
 GIB = 2**30
@@ -114,6 +120,13 @@ class GradingExecute(Execute):
     sandbox_timeout = Integer(
         1800,
         help="Seconds one submission may run in its sandbox in all; then everything in it is killed.",
+    ).tag(config=True)
+
+    numba_cache = Unicode(
+        "",
+        help="A numba cache folder made by warm_numba_cache (mamba-edu grade makes one): every "
+        "sandbox starts with its own copy of it, so the course's kernels load instead of being "
+        "compiled for each submission. Empty or missing: each sandbox compiles them.",
     ).tag(config=True)
 
     def __init__(self, **kw):
@@ -208,7 +221,9 @@ class GradingExecute(Execute):
                     os.chown(path, SANDBOX_UID, SANDBOX_UID)
             work.chmod(0o711)
             argv = [sys.executable, "-m", "mamba_edu.grading", "--run-inside-sandbox"]
-            command = sandbox_command(io_dir, root_dir, argv, self.memory_limit_gb)
+            command = sandbox_command(
+                io_dir, root_dir, argv, self.memory_limit_gb, numba_cache=self.numba_cache or None
+            )
             note = None
             try:
                 run = subprocess.run(
@@ -366,6 +381,11 @@ mkdir -p "$R/proc" "$R/dev/shm" "$R/tmp" "$R/home" "$R{SANDBOX_MOUNT}" "$R{COURS
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 mount -t tmpfs -o size=256m,mode=1777,nosuid,nodev tmpfs "$R/dev/shm"
 mkdir "$R/home/student"; chown "$SANDBOX_UID:$SANDBOX_UID" "$R/home/student"
+# a copy of the warmed numba cache, the sandbox's own (NUMBA_CACHE_DIR=/tmp/numba): what the
+# submission writes there goes nowhere else. Only a speed-up: a copy that fails is left out.
+if [ -n "${{NUMBA_SEED:-}}" ] && cp -R "$NUMBA_SEED" "$R/tmp/numba" 2>/dev/null; then
+  chown -R "$SANDBOX_UID:$SANDBOX_UID" "$R/tmp/numba"
+else rm -rf "$R/tmp/numba"; fi
 for d in null zero full random urandom; do touch "$R/dev/$d"; mount --bind "/dev/$d" "$R/dev/$d"; done
 mount --bind "$IO" "$R{SANDBOX_MOUNT}"
 mount --rbind "$COURSE" "$R{COURSE_MOUNT}"; mount -o remount,bind,ro "$R{COURSE_MOUNT}"
@@ -475,7 +495,7 @@ def _sandbox_env() -> list[str]:
     }
     for key, value in os.environ.items():
         if key in PASSED_ENV or key.startswith(PASSED_ENV_PREFIXES):
-            env[key] = value
+            env.setdefault(key, value)  # NUMBA_CACHE_DIR stays the sandbox's own
     return [f"{k}={v}" for k, v in env.items()]
 
 
@@ -491,9 +511,18 @@ def _readonly_paths() -> list[str]:
 
 
 def sandbox_command(
-    io_dir: Path, root_dir: Path, argv: list[str], memory_gb: float | None
+    io_dir: Path,
+    root_dir: Path,
+    argv: list[str],
+    memory_gb: float | None,
+    numba_cache: str | os.PathLike | None = None,
 ) -> list[str]:
-    """The command that runs ``argv`` in a fresh sandbox whose ``/grading`` is ``io_dir``."""
+    """The command that runs ``argv`` in a fresh sandbox whose ``/grading`` is ``io_dir``.
+
+    ``numba_cache``: a folder (made by :func:`warm_numba_cache`) copied to the sandbox's own
+    ``/tmp/numba``, numba's cache there; the folder itself is never in the sandbox.
+    """
+    seed = os.path.abspath(numba_cache) if numba_cache and os.path.isdir(numba_cache) else ""
     kind = sandbox_kind()
     uid = SANDBOX_UID if kind == "root" else 0
     limits = ["--nproc=512", f"--fsize={2**30}", "--core=0"]
@@ -510,7 +539,7 @@ def sandbox_command(
         "env", "-i", "-C", f"{SANDBOX_MOUNT}/work", *_sandbox_env(), *argv,
     ]  # fmt: skip
     return [
-        "env", f"SANDBOX_UID={uid}", f"COURSE={course_copy()}",
+        "env", f"SANDBOX_UID={uid}", f"COURSE={course_copy()}", f"NUMBA_SEED={seed}",
         "unshare", *_unshare_flags(kind), "--",
         "/bin/sh", "-c", _SETUP, "sandbox", str(root_dir), str(io_dir), *_readonly_paths(), "--",
         *inner,
@@ -531,6 +560,105 @@ def _run_inside_sandbox() -> int:
     finally:
         nbformat.write(nb, io_dir / "out.ipynb")
     return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# The numba cache the sandboxes start from
+# ----------------------------------------------------------------------------------------------
+# Compiling the course's kernels takes a lesson up to about a minute on a 2-core machine (two
+# minutes for all of them), and every sandbox starts with an empty cache. numba keys its cache on the kernel source's folder and contents,
+# so a cache is only of use to a sandbox if it was made for /opt/mamba-edu/mamba_edu/kernels:
+# it is warmed in a sandbox too, one that runs the course's own code and nothing a student
+# wrote. Each grading sandbox then gets its own copy (see _SETUP): numba loads cache files with
+# pickle, so a submission must never write to a cache that another sandbox will load.
+
+NUMBA_CACHE = "numba-cache"  # in the course folder, kept up to date by `mamba-edu grade`
+
+
+def _compile_kernels() -> None:
+    """Run the course's cached numba kernels on tiny inputs, in the dtypes the lessons use.
+
+    The kernels copy their arguments to one C-contiguous layout, so a dtype is a signature. The
+    list is what the graded lessons load (measured with NUMBA_DEBUG_CACHE=1): the first-order
+    scan in float64 and complex64 (lessons 03, 04), the selective scan in float32 and float64
+    (06 to 09). A signature left out costs time, not correctness: the sandbox that needs it
+    compiles it, as it would without a cache.
+    """
+    import numpy as np
+
+    from mamba_edu.kernels import scan_cpu, selective_cpu
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.complex64):
+        a, b = (0.5 * rng.random((2, 2, 8)) + 0.25).astype(dtype)
+        h = scan_cpu.scan_forward(a, b)
+        scan_cpu.scan_forward_chunked(a, b, chunk=4)
+        scan_cpu.scan_backward(a, h, np.ones_like(h))
+    batch, dim, length, n = 2, 4, 8, 3
+    for dtype in (np.float32, np.float64):
+        x, delta, z = rng.standard_normal((3, batch, dim, length)).astype(dtype)
+        A = -rng.random((dim, n)).astype(dtype)
+        B, C = rng.standard_normal((2, batch, n, length)).astype(dtype)
+        D, bias = rng.standard_normal((2, dim)).astype(dtype)
+        out, _, y_pre, ckpt = selective_cpu._forward(
+            x, delta, A, B, C, D, z, bias, True, None, keep_pre=True
+        )
+        selective_cpu.selective_scan_bwd(
+            np.ones_like(out), x, delta, A, B, C, D, z, bias, True, y_pre=y_pre, checkpoints=ckpt
+        )
+
+
+def _warm_inside_sandbox() -> int:
+    """The warming sandbox's PID 1: compile the kernels, hand numba's cache back in /grading."""
+    import numba
+
+    _compile_kernels()
+    shutil.copytree(numba.config.CACHE_DIR, Path(SANDBOX_MOUNT) / NUMBA_CACHE, symlinks=True)
+    return 0
+
+
+def warm_numba_cache(cache_dir: str | os.PathLike, timeout: float = 1800) -> Path:
+    """Compile the course's kernels in a sandbox into ``cache_dir`` (made or brought up to date).
+
+    The sandbox runs only the course's code (:func:`_compile_kernels`) and starts from a copy of
+    what ``cache_dir`` holds, so a second call loads instead of compiling (seconds). The folder
+    is replaced as a whole at the end: a grading sandbox copying it meanwhile gets the old or
+    the new one. Give it to :class:`GradingExecute` as ``numba_cache``. Raises
+    :class:`SandboxError` when the sandbox fails.
+    """
+    target = Path(cache_dir).absolute()
+    work = Path(tempfile.mkdtemp(prefix="mamba-edu-warm-"))
+    try:
+        io_dir, root_dir = work / "io", work / "root"
+        (io_dir / "work").mkdir(parents=True)
+        root_dir.mkdir()
+        if sandbox_kind() == "root":
+            for path in (io_dir, io_dir / "work"):
+                os.chown(path, SANDBOX_UID, SANDBOX_UID)
+        work.chmod(0o711)
+        argv = [sys.executable, "-m", "mamba_edu.grading", "--warm-numba-cache"]
+        command = sandbox_command(io_dir, root_dir, argv, None, numba_cache=target)
+        run = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+        made = io_dir / NUMBA_CACHE
+        if run.returncode != 0 or not made.is_dir():
+            raise SandboxError(
+                f"warming the numba cache failed (status {run.returncode}): {run.stderr[-1500:]}"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        new = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        shutil.copytree(made, new, symlinks=True, dirs_exist_ok=True)
+        for path in [new, *new.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        old = target.with_name(f"{new.name}-old")
+        if target.exists():
+            target.rename(old)
+        new.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
 # ----------------------------------------------------------------------------------------------
@@ -600,11 +728,18 @@ def backup_and_check(course_dir: Path, now: datetime.datetime | None = None) -> 
     return said
 
 
-def grade(course_dir: str | os.PathLike, lesson: str, nbgrader_args: list[str] = ()) -> int:
+def grade(
+    course_dir: str | os.PathLike,
+    lesson: str,
+    nbgrader_args: list[str] = (),
+    numba_cache: str | os.PathLike | None = None,
+) -> int:
     """Grade every submission of ``lesson`` in ``course_dir``, each in its own sandbox.
 
-    Checks that a sandbox can be made, restores a damaged gradebook, backs up, then runs
-    ``nbgrader autograde`` with the course's executor in sandbox mode. Returns nbgrader's status.
+    Checks that a sandbox can be made, restores a damaged gradebook, backs up, brings the numba
+    cache the sandboxes start from up to date (``numba_cache``, by default ``numba-cache/`` in
+    the course folder; see :func:`warm_numba_cache`), then runs ``nbgrader autograde`` with the
+    course's executor in sandbox mode. Returns nbgrader's status.
     """
     # imported here: grading is a tool above the course module, which it only uses for names
     from mamba_edu import course
@@ -630,9 +765,19 @@ def grade(course_dir: str | os.PathLike, lesson: str, nbgrader_args: list[str] =
         raise GradingError(str(exc)) from None
     for line in backup_and_check(folder):
         print(line)
+    cache = Path(numba_cache if numba_cache is not None else folder / NUMBA_CACHE).absolute()
+    start = time.monotonic()
+    try:
+        warm_numba_cache(cache)
+        print(f"numba cache {cache} is up to date ({time.monotonic() - start:.0f} s)")
+        use_cache = [f"--GradingExecute.numba_cache={cache}"]
+    except (SandboxError, OSError, subprocess.TimeoutExpired) as exc:
+        # only a speed-up: without it every sandbox compiles the kernels, as it used to
+        print(f"warning: no numba cache for the sandboxes ({exc}); grading goes on without")
+        use_cache = []
     command = [
         sys.executable, "-m", "nbgrader", "autograde", name,
-        "--GradingExecute.sandbox=True", *nbgrader_args,
+        "--GradingExecute.sandbox=True", *use_cache, *nbgrader_args,
     ]  # fmt: skip
     status = subprocess.run(command, cwd=folder).returncode
     problem = gradebook_problem(folder / GRADEBOOK)
@@ -646,4 +791,6 @@ def grade(course_dir: str | os.PathLike, lesson: str, nbgrader_args: list[str] =
 if __name__ == "__main__":
     if sys.argv[1:] == ["--run-inside-sandbox"]:
         sys.exit(_run_inside_sandbox())
+    if sys.argv[1:] == ["--warm-numba-cache"]:
+        sys.exit(_warm_inside_sandbox())
     sys.exit("usage: python -m mamba_edu.grading --run-inside-sandbox (run by the grader only)")

@@ -22,6 +22,7 @@ import site
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,6 +133,18 @@ for path in paths:
     except OSError as exc:
         print('BLOCKED', type(exc).__name__)
 """,
+    "poison-numba-cache": """
+import os
+# the sandbox's own copy of the warmed cache: spoil every file (a later sandbox must not see it)
+paths = [os.path.join(d, f) for d, _, files in os.walk('/tmp/numba') for f in files]
+print('COPY', len(paths))
+for path in paths:
+    open(path, 'ab').write(b'POISONED')
+try:
+    open({cache!r} + '/POISONED', 'w').write('x'); print('DONE')
+except OSError as exc:
+    print('BLOCKED', type(exc).__name__)
+""",
     "persist-startup": """
 import os, site, sys
 code = 'import numpy; numpy.allclose = lambda *a, **k: True\\n'
@@ -192,7 +205,7 @@ def _hostile(release, attack: str, solved) -> nbformat.NotebookNode:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, numba_cache):
     try:
         grading.sandbox_kind()
     except grading.SandboxError as exc:  # a failure, never a skip: grading must be safe here
@@ -211,7 +224,8 @@ def graded(tmp_path_factory):
     for ex in EXERCISES:
         cell_of(solved, ex.grade_id).source = ex.solution
     fill = {"course": str(folder), "notebooks": str(course.notebooks_dir()), "mark": MARK,
-            "package": str(PACKAGE), "site": str(SITE), "home": str(home)}  # fmt: skip
+            "package": str(PACKAGE), "site": str(SITE), "home": str(home),
+            "cache": str(numba_cache)}  # fmt: skip
     students = {"a-honest": solved, "z-honest": copy.deepcopy(solved)}
     for kind, attack in ATTACKS.items():
         students[f"h-{kind}"] = _hostile(release, attack.format(**fill), solved)
@@ -225,7 +239,8 @@ def graded(tmp_path_factory):
                SITE / "evil.pth", Path(site.getusersitepackages()) / "sitecustomize.py"]  # fmt: skip
     assert not any(p.exists() for p in startup)
     start = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "mamba_edu", "grade", NAME, "--course", str(folder)],
+    run = subprocess.run([sys.executable, "-m", "mamba_edu", "grade", NAME, "--course", str(folder),
+                          "--numba-cache", str(numba_cache)],
                          cwd=folder, env=env, capture_output=True, text=True, timeout=2400)  # fmt: skip
     seconds = time.monotonic() - start
     scores = {}
@@ -235,7 +250,7 @@ def graded(tmp_path_factory):
             scores[name] = {g.name: (g.score, g.needs_manual_grade) for g in sub.grades}
     return {
         "folder": folder, "run": run, "scores": scores, "before": before, "watched": watched,
-        "startup": startup, "seconds": seconds, "students": students,
+        "startup": startup, "seconds": seconds, "students": students, "cache": numba_cache,
     }  # fmt: skip
 
 
@@ -304,6 +319,12 @@ def test_the_attacks_ran_and_were_blocked(graded):
     assert "DONE" not in text["write-delete"]
     assert "LEFT RUNNING" in text["gradebook"] and "DONE" not in text["gradebook"]
     assert text["poison-package"].count("BLOCKED") == _tries(text["poison-package"]) == 3
+    assert "numba cache" in graded["run"].stdout and "up to date" in graded["run"].stdout
+    # the sandbox had a copy of the warmed cache, and spoilt only that copy
+    assert int(re.findall(r"COPY (\d+)", text["poison-numba-cache"])[0]) > 0
+    assert "BLOCKED" in text["poison-numba-cache"] and "DONE" not in text["poison-numba-cache"]
+    cache = [p for p in graded["cache"].rglob("*") if p.is_file()]
+    assert cache and not any(b"POISONED" in p.read_bytes() for p in cache)
     assert "WROTE" in text["persist-startup"]  # its own private home only
     assert "WROTE " + str(Path.home()) not in text["persist-startup"]
 
@@ -422,3 +443,73 @@ def test_a_damaged_gradebook_is_restored_from_the_newest_good_backup(tmp_path, m
     gb.write_bytes(b"junk")
     with pytest.raises(grading.GradingError, match="no backup .* holds a good one"):
         grading.backup_and_check(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------
+# The numba cache each sandbox starts from
+# ----------------------------------------------------------------------------------------------
+
+
+def _in_sandbox(tmp_path: Path, code: str, numba_cache) -> subprocess.CompletedProcess:
+    """Run ``code`` with Python in a grading sandbox, as the runner would be."""
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    io_dir, root_dir = work / "io", work / "root"
+    (io_dir / "work").mkdir(parents=True)
+    root_dir.mkdir()
+    if grading.sandbox_kind() == "root":
+        for path in (io_dir, io_dir / "work"):
+            os.chown(path, grading.SANDBOX_UID, grading.SANDBOX_UID)
+    work.chmod(0o711)
+    command = grading.sandbox_command(
+        io_dir, root_dir, [sys.executable, "-c", code], None, numba_cache=numba_cache
+    )
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def test_each_sandbox_gets_its_own_copy_of_the_numba_cache(tmp_path, monkeypatch):
+    trusted = tmp_path / "trusted"
+    (trusted / "kernels_0123").mkdir(parents=True)
+    (trusted / "kernels_0123" / "f.nbi").write_bytes(b"as warmed")
+    before = _hashes(trusted)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(trusted))  # NUMBA_* is passed on, but not this
+    code = (
+        "import os\n"
+        "p = '/tmp/numba/kernels_0123/f.nbi'\n"
+        f"print(os.environ['NUMBA_CACHE_DIR'], open(p, 'rb').read(), os.path.exists({str(trusted)!r}))\n"
+        "open(p, 'wb').write(b'poisoned'); open('/tmp/numba/kernels_0123/new.nbc', 'w').write('x')\n"
+    )
+    for _ in range(2):  # the second sandbox sees the cache as warmed, not as the first left it
+        out = _in_sandbox(tmp_path, code, trusted)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout == "/tmp/numba b'as warmed' False\n"
+    assert _hashes(trusted) == before
+
+
+def test_a_sandbox_without_a_warmed_cache_starts_with_an_empty_one(tmp_path):
+    code = "import os\nprint(os.environ['NUMBA_CACHE_DIR'], os.path.exists('/tmp/numba'))"
+    for cache in (None, tmp_path / "never-warmed"):
+        out = _in_sandbox(tmp_path, code, cache)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout == "/tmp/numba False\n"
+
+
+def test_the_warmed_cache_is_loaded_not_compiled_in_a_sandbox(tmp_path, numba_cache, monkeypatch):
+    # numba finds a cache entry by the kernel file's folder and contents: the sandbox must see
+    # the kernels where the warming sandbox saw them, or every kernel compiles again
+    code = (
+        "import numpy as np, torch\n"
+        "from mamba_edu.kernels import scan_cpu, selective_cpu\n"
+        "from mamba_edu.mamba import MambaConfig, MambaLM\n"
+        "a = np.full((2, 8), 0.5)\n"
+        "print(scan_cpu.scan_forward(a, a)[0, -1])\n"
+        "model = MambaLM(MambaConfig(vocab_size=8, d_model=8, n_layer=1, d_state=4))\n"
+        "model(torch.zeros(1, 4, dtype=torch.long)).sum().backward()\n"
+    )
+    monkeypatch.setenv("NUMBA_DEBUG_CACHE", "1")  # passed on to the sandbox
+    out = _in_sandbox(tmp_path, code, numba_cache)
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = re.findall(r"data loaded from '/tmp/numba/([^']+)'", out.stdout)
+    assert {"_forward_rows", "_scan_fwd_kernel", "_scan_bwd_kernel"} <= {
+        name.split("/")[-1].split("-")[0].split(".")[-1] for name in loaded
+    }, out.stdout[-3000:]
+    assert "data saved" not in out.stdout, out.stdout[-3000:]

@@ -21,7 +21,8 @@ out a course folder with ``mamba-edu assign``, then runs the ordinary nbgrader c
 * ``renamed``: the solutions under another file name: not graded (nbgrader reports it by name),
   no points.
 
-Every notebook is graded the way the course's ``nbgrader_config.py`` sets up: in its own sandbox,
+Every notebook is graded the way the course's ``nbgrader_config.py`` sets up: in its own sandbox
+(starting from a copy of the numba cache the session warms once, as ``mamba-edu grade`` does),
 with the test cells judged outside it (``mamba_edu.grading``; the hostile kinds that attack the
 grader itself are in ``tests/test_grading_sandbox.py``).
 
@@ -323,7 +324,7 @@ class Graded:
 
 
 @pytest.fixture(scope="module", params=GRADED, ids=lambda lesson: lesson.name)
-def graded(request, tmp_path_factory) -> Graded:
+def graded(request, tmp_path_factory, numba_cache) -> Graded:
     lesson = request.param
     name = lesson.name
     folder = tmp_path_factory.mktemp(f"course-{lesson.number}")
@@ -343,8 +344,9 @@ def graded(request, tmp_path_factory) -> Graded:
     before = file_hashes(folder / "submitted")
 
     autograde = nbgrader(
-        folder, "autograde", name, f"--GradingExecute.solution_timeout={SOLUTION_TIMEOUT}"
-    )
+        folder, "autograde", name, f"--GradingExecute.solution_timeout={SOLUTION_TIMEOUT}",
+        f"--GradingExecute.numba_cache={numba_cache}",
+    )  # fmt: skip
     after = file_hashes(folder / "submitted")
     feedback = nbgrader(folder, "generate_feedback", name)
     export = nbgrader(folder, "export")
