@@ -581,12 +581,13 @@ def _compile_kernels() -> None:
     The kernels copy their arguments to one C-contiguous layout, so a dtype is a signature. The
     list is what the graded lessons load (measured with NUMBA_DEBUG_CACHE=1): the first-order
     scan in float64 and complex64 (lessons 03, 04), the selective scan in float32 and float64
-    (06 to 09). A signature left out costs time, not correctness: the sandbox that needs it
-    compiles it, as it would without a cache.
+    (06 to 09), and the Mamba block's causal conv + SiLU (training) and one-token step
+    (generation) in the same two dtypes (07, 09). A signature left out costs time, not
+    correctness: the sandbox that needs it compiles it, as it would without a cache.
     """
     import numpy as np
 
-    from mamba_edu.kernels import scan_cpu, selective_cpu
+    from mamba_edu.kernels import conv_cpu, scan_cpu, selective_cpu
 
     rng = np.random.default_rng(0)
     for dtype in (np.float64, np.complex64):
@@ -606,6 +607,16 @@ def _compile_kernels() -> None:
         selective_cpu.selective_scan_bwd(
             np.ones_like(out), x, delta, A, B, C, D, z, bias, True, y_pre=y_pre, checkpoints=ckpt
         )
+        rows, weight = rng.standard_normal((batch, length, dim)).astype(dtype), A[:, :2].copy()
+        u = conv_cpu.causal_conv_silu_fwd(rows, weight, bias)
+        conv_cpu.causal_conv_silu_bwd(np.ones_like(u), rows, weight, bias)
+        rank = 2
+        selective_cpu.mamba_step(
+            rng.standard_normal((batch, 2 * dim)).astype(dtype),  # in_proj's output: x then z
+            np.zeros((batch, dim, 2), dtype), np.zeros((batch, dim, n), dtype), weight, bias,
+            rng.standard_normal((rank + 2 * n, dim)).astype(dtype),
+            rng.standard_normal((dim, rank)).astype(dtype), bias, A, D,
+        )  # fmt: skip
 
 
 def _warm_inside_sandbox() -> int:
