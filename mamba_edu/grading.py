@@ -585,8 +585,10 @@ def _compile_kernels() -> None:
     (generation) in the same two dtypes (07, 09). A signature left out costs time, not
     correctness: the sandbox that needs it compiles it, as it would without a cache.
     """
+    # run only inside the warming sandbox: the grading CLI itself needs neither numpy nor numba
     import numpy as np
 
+    # (the kernels compile on import)
     from mamba_edu.kernels import conv_cpu, scan_cpu, selective_cpu
 
     rng = np.random.default_rng(0)
@@ -621,7 +623,7 @@ def _compile_kernels() -> None:
 
 def _warm_inside_sandbox() -> int:
     """The warming sandbox's PID 1: compile the kernels, hand numba's cache back in /grading."""
-    import numba
+    import numba  # heavy, and only the warming sandbox needs it
 
     _compile_kernels()
     shutil.copytree(numba.config.CACHE_DIR, Path(SANDBOX_MOUNT) / NUMBA_CACHE, symlinks=True)
