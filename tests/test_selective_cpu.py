@@ -258,6 +258,28 @@ def test_time_major_inputs_give_the_same_outputs_and_gradients():
         np.testing.assert_allclose(got[key], value, rtol=1e-11, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.parametrize("width", [16, 64, 512])
+def test_results_do_not_depend_on_the_block_width(monkeypatch, width):
+    """The kernels split channels into blocks of ``_block_width`` (one work item each; ∂B, ∂C
+    and ∂A are summed over blocks and the batch afterwards). Forced widths — five blocks, the
+    last one partial (16), and one block for all channels (512) — must give the reference's
+    forward and torch autograd's gradients, over two 64-step chunks, time-major."""
+    monkeypatch.setattr(kc, "_block_width", lambda dim, batch=1: width)
+    args = make_inputs(2, 70, 100, 5, seed=11)
+    args = {
+        k: np.ascontiguousarray(v.transpose(0, 2, 1)).transpose(0, 2, 1) if v.ndim == 3 else v
+        for k, v in args.items()
+    }
+    out, last = kc.selective_scan_fwd(**args, delta_softplus=True)
+    ref, ref_last = selective.selective_scan(**args, delta_softplus=True, return_last_state=True)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(last, ref_last, rtol=1e-12, atol=1e-12)
+    dout = np.random.default_rng(12).standard_normal(out.shape)
+    got = kc.selective_scan_bwd(dout, **args, delta_softplus=True)
+    for key, value in torch_grads(args, True, dout).items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-10, atol=1e-10, err_msg=key)
+
+
 @pytest.mark.parametrize("time_major", [True, False])
 def test_a_gate_with_spaced_rows_is_read_in_place_and_gives_the_same_results(time_major):
     """z as the second half of wider rows — in a torch module, in_proj's output holds x and z
