@@ -637,8 +637,11 @@ for run in lm_record["runs"].values():
 # (batch 12, 4 layers) against `mambapy` (a pure-PyTorch Mamba), the official
 # `mamba_ssm` on its CPU path (`selective_scan_ref`, a loop over time in PyTorch: its fast path
 # needs a GPU) and the matched Transformer, all with one thread, interleaved in rounds on the same
-# machine; "× ours" is the median over rounds of each round's time ratio, so a busy moment of a
-# shared machine hits every contender alike. The load average is printed with each table.
+# machine. In a round each contender repeats its step until at least a second is timed and counts
+# the mean, so that a short burst of load from elsewhere weighs on a 0.2 s step no more than on a
+# 5 s one; "× ours" is the median over rounds of each round's time ratio. The last column is the
+# same ratio from each round's first step alone (how the benchmark measured before 2026-12-01),
+# kept to show how much the method moves the numbers. The load average is printed with each table.
 
 # %%
 bench_full = data_dir / "lm_benchmark.json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import statistics
+import time
 
 import pytest
 import torch
@@ -72,9 +73,40 @@ def test_every_contender_timed_with_positive_numbers(record):
                 per_round / statistics.median(times), rel=1e-3, abs=0.051
             )  # tokens/s is stored to 0.1
             assert row["time_vs_ours"] > 0 and row["parameters"] > 0
+            # quick: min_time 0, so one call per round, and that call is the first call
+            assert row["calls"] == [1] * cfg["rounds"], (unit, name)
+            assert row["first_call_seconds"] == times
+            assert row["time_vs_ours_first_call"] == row["time_vs_ours"]
         ours = rows[lm_benchmark.OURS]
         assert ours["time_vs_ours"] == 1.0
         if mamba_ssm_here:  # the official model holds our weights: the same parameters
             assert rows[lm_benchmark.CONTENDERS[2]]["parameters"] == ours["parameters"]
         transformer = rows[lm_benchmark.CONTENDERS[3]]["parameters"]
         assert abs(transformer - ours["parameters"]) <= 0.05 * ours["parameters"]
+
+
+def test_rounds_repeat_calls_until_min_time_and_do_not_time_prepare():
+    """A job whose call takes ~10 ms is repeated until 60 ms are timed; the per-call time is
+    their mean; the untimed prepare() (30 ms) counts in neither; the first call is kept."""
+    log = []
+
+    def slow_prepare():
+        time.sleep(0.03)
+        return "state"
+
+    def run(state=None):
+        log.append(state)
+        time.sleep(0.01)
+
+    jobs = {"fast": (None, run), "prepared": (slow_prepare, run)}
+    cfg = dict(warmup=1, rounds=2, min_time=0.06, torch_threads=1, numba_threads=1)
+    threads = torch.get_num_threads()
+    try:
+        per_call, first, calls = lm_benchmark._rounds(jobs, cfg)
+    finally:
+        torch.set_num_threads(threads)
+    for name in jobs:
+        assert len(per_call[name]) == len(first[name]) == len(calls[name]) == 2
+        assert all(n >= 6 for n in calls[name]), calls
+        assert all(0.0095 < t < 0.025 for t in per_call[name] + first[name]), (name, per_call)
+    assert log.count("state") == 1 + sum(calls["prepared"])  # a prepare() before every call

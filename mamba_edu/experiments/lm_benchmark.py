@@ -20,6 +20,13 @@ prompt. Every contender is warmed up first (numba compiles, allocators fill),
 then timed in rounds, the contenders interleaved in a rotating order within each round, so that a
 busy moment of the shared machine hits all of them; the ratio to ours is the median, over rounds,
 of the ratio within a round (a paired measurement).
+
+Within a round each contender runs its call again until ``min_time`` seconds have been timed
+(at least once) and counts the mean time per call. Until 2026-12-01 it ran once: then one burst
+of load from elsewhere counted in full against a contender whose step takes 0.2 s, while a 5 s
+step spreads the same burst over 25 times as much work, so the ratios leaned against the fastest
+contender. The single first call of every round is still recorded (``first_call_seconds``,
+``time_vs_ours_first_call``), so that the two methods can be compared within one run.
 """
 
 from __future__ import annotations
@@ -55,9 +62,11 @@ def config(quick: bool) -> dict:
     # how each contender waits, not how much work it does. Pass threads for an idle machine.
     if quick:
         return dict(batch=2, n_layer=1, d_models=[16], lengths=[8], warmup=1, rounds=2,
-                    prompt=4, gen_steps=3, torch_threads=1, numba_threads=1, seeds=[0])  # fmt: skip
+                    min_time=0.0, prompt=4, gen_steps=3, torch_threads=1, numba_threads=1,
+                    seeds=[0])  # fmt: skip
     return dict(batch=12, n_layer=4, d_models=[128, 256], lengths=[64, 256], warmup=1, rounds=3,
-                prompt=16, gen_steps=32, torch_threads=1, numba_threads=1, seeds=[0])  # fmt: skip
+                min_time=1.0, prompt=16, gen_steps=32, torch_threads=1, numba_threads=1,
+                seeds=[0])  # fmt: skip
 
 
 def units(cfg: dict) -> list[str]:
@@ -178,9 +187,12 @@ def _generator(name, model, prompt, n):
     return prepare, decode
 
 
-def _rounds(jobs: dict, cfg: dict) -> dict:
-    """Warm every job up, then time them in ``rounds`` rounds, interleaved in a rotating order.
-    jobs: name → (prepare or None, run). Returns name → list of seconds, one per round."""
+def _rounds(jobs: dict, cfg: dict) -> tuple[dict, dict, dict]:
+    """Warm every job up, then time them in ``rounds`` rounds, interleaved in a rotating order;
+    in a round, a job's call is repeated until ``min_time`` seconds are timed (at least once).
+    jobs: name → (prepare or None, run); a prepare() before every call, not timed. Returns
+    (name → mean seconds per call, name → seconds of the round's first call, name → calls),
+    each a list with one entry per round."""
     names = list(jobs)
     for name in names:
         prepare, run = jobs[name]
@@ -189,18 +201,25 @@ def _rounds(jobs: dict, cfg: dict) -> dict:
                 run(prepare())
             else:
                 run()
-    seconds = {name: [] for name in names}
+    per_call = {name: [] for name in names}
+    first = {name: [] for name in names}
+    calls = {name: [] for name in names}
     for r in range(cfg["rounds"]):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             prepare, run = jobs[name]
             # numba's first parallel launch may reset OpenMP's (and so torch's) thread count
             torch.set_num_threads(cfg["torch_threads"])
             numba.set_num_threads(cfg["numba_threads"])
-            start_state = prepare() if prepare else None
-            start = time.perf_counter()
-            run(start_state) if prepare else run()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
+            timed, count = [], 0
+            while not timed or sum(timed) < cfg["min_time"]:
+                start_state = prepare() if prepare else None
+                start = time.perf_counter()
+                run(start_state) if prepare else run()
+                timed.append(time.perf_counter() - start)
+            per_call[name].append(sum(timed) / len(timed))
+            first[name].append(timed[0])
+            calls[name].append(len(timed))
+    return per_call, first, calls
 
 
 def _conditions() -> dict:
@@ -237,7 +256,7 @@ def run_unit(cfg: dict, unit: str) -> dict:
                 prompt = torch.randint(0, VOCAB, (cfg["batch"], cfg["prompt"]), generator=g)
                 prepare, decode = _generator(name, model, prompt, cfg["gen_steps"])
                 jobs[name] = (torch.no_grad()(prepare), torch.no_grad()(decode))
-        seconds = _rounds(jobs, cfg)
+        seconds, first_seconds, calls = _rounds(jobs, cfg)
         after = _conditions()
     finally:
         torch.set_num_threads(threads)
@@ -245,11 +264,12 @@ def run_unit(cfg: dict, unit: str) -> dict:
     per_round = cfg["batch"] * (length if kind == "train" else cfg["gen_steps"])
     for name, times in seconds.items():
         rows[name].update(
-            seconds=[float(f"{s:.6g}") for s in times],  # 6 significant digits: quick runs take ms
+            seconds=_digits(times),
+            calls=calls[name],
             tokens_per_s=round(per_round / statistics.median(times), 1),
-            time_vs_ours=round(
-                statistics.median(t / o for t, o in zip(times, seconds[OURS], strict=True)), 3
-            ),
+            time_vs_ours=_paired_ratio(times, seconds[OURS]),
+            first_call_seconds=_digits(first_seconds[name]),
+            time_vs_ours_first_call=_paired_ratio(first_seconds[name], first_seconds[OURS]),
         )
     result = dict(kind=kind, d_model=d_model, L=length or None, conditions_before=before,
                   conditions_after=after, rows=[rows[name] for name in CONTENDERS])  # fmt: skip
@@ -257,11 +277,23 @@ def run_unit(cfg: dict, unit: str) -> dict:
     return result
 
 
+def _digits(times):
+    return [float(f"{t:.6g}") for t in times]  # 6 significant digits: quick runs take ms
+
+
+def _paired_ratio(times, ours):
+    """The median over rounds of a round's time ÷ ours in that round."""
+    return round(statistics.median(t / o for t, o in zip(times, ours, strict=True)), 3)
+
+
 def fmt_unit(unit: str, result: dict) -> str:
-    """One unit's result as the table the run prints (and lesson 07 shows)."""
+    """One unit's result as the table the run prints (and lesson 07 shows). Records from before
+    2026-12-01 timed one call per round and have no first-call column."""
+    first = all("time_vs_ours_first_call" in row for row in result["rows"] if row["tokens_per_s"])
     lines = [f"\n{unit}  (load average {result['conditions_before']['load_average']} → "
              f"{result['conditions_after']['load_average']})",
-             f"  {'model':<42} {'params':>9} {'tokens/s':>10} {'time ÷ ours':>12}"]  # fmt: skip
+             f"  {'model':<42} {'params':>9} {'tokens/s':>10} {'time ÷ ours':>12}"
+             + (f" {'first call':>11}" if first else "")]  # fmt: skip
     for row in result["rows"]:
         if row["tokens_per_s"] is None:
             lines.append(f"  {row['name']:<42} {'—':>9} {'—':>10} {'':>12}  {row['note']}")
@@ -269,6 +301,7 @@ def fmt_unit(unit: str, result: dict) -> str:
             lines.append(
                 f"  {row['name']:<42} {row['parameters']:>9} {row['tokens_per_s']:>10.1f} "
                 f"{row['time_vs_ours']:>11.2f}×"
+                + (f" {row['time_vs_ours_first_call']:>10.2f}×" if first else "")
             )
     return "\n".join(lines)
 
@@ -278,8 +311,11 @@ def summarize(cfg: dict, results: dict) -> dict:
         note=(
             "tokens/s: batch·L / median seconds of one training step (forward, cross-entropy, "
             "backward, fused AdamW), or batch·gen_steps / median seconds of gen_steps greedy step() "
-            "calls after a prompt; time_vs_ours: median over rounds of that round's time ÷ ours "
-            "(> 1: slower than ours). A shared CPU: the load average is in each unit."
+            "calls after a prompt; seconds: per round, the mean over the round's calls (repeated "
+            f"until {cfg['min_time']} s were timed; calls says how many); time_vs_ours: median "
+            "over rounds of that round's time ÷ ours (> 1: slower than ours); "
+            "time_vs_ours_first_call: the same from each round's first call only (the method "
+            "before 2026-12-01). A shared CPU: the load average is in each unit."
         ),
         machine_detail=machine_summary(),
         units=results,
