@@ -210,7 +210,7 @@ def _rounds(jobs: dict, cfg: dict) -> tuple[dict, dict, dict]:
             # numba's first parallel launch may reset OpenMP's (and so torch's) thread count
             torch.set_num_threads(cfg["torch_threads"])
             numba.set_num_threads(cfg["numba_threads"])
-            timed, count = [], 0
+            timed = []
             while not timed or sum(timed) < cfg["min_time"]:
                 start_state = prepare() if prepare else None
                 start = time.perf_counter()
