@@ -72,6 +72,8 @@ __all__ = [
     "SelectiveScanFn",
     "selective_scan",
     "mamba_step",
+    "numba_applies",
+    "check_numba_applies",
 ]
 
 _KERNEL_DTYPES = (np.float32, np.float64)
@@ -1067,6 +1069,34 @@ except ImportError:  # pragma: no cover - torch is a core dependency
     SelectiveScanFn = None
 
 
+def numba_applies(tensors) -> bool:
+    """Whether the course's numba kernels (this module's and :mod:`conv_cpu`'s) can take these
+    torch tensors (``None`` entries are skipped): numba is installed and the tensors are all on
+    the CPU, all of one dtype, float32 or float64. Backend "auto" uses the kernels exactly then."""
+    import torch  # heavy, and only the torch entry points need it (see _torch_loop)
+
+    present = [t for t in tensors if t is not None]
+    return (
+        HAVE_NUMBA
+        and all(t.device.type == "cpu" for t in present)
+        and len({t.dtype for t in present}) == 1
+        and present[0].dtype in (torch.float32, torch.float64)
+    )
+
+
+def check_numba_applies(tensors) -> None:
+    """The one error for backend "numba" on tensors the kernels cannot take (see
+    :func:`numba_applies`), naming what was expected and what was given."""
+    if numba_applies(tensors):
+        return
+    present = [t for t in tensors if t is not None]
+    raise TypeError(
+        "the numba backend needs numba installed and CPU tensors, all float32 or all float64; "
+        f"got {sorted({str(t.dtype) for t in present})} on "
+        f"{sorted({str(t.device) for t in present})}" + ("" if HAVE_NUMBA else ", numba missing")
+    )
+
+
 def selective_scan(
     x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
     return_last_state=False, backend="auto",
@@ -1081,23 +1111,12 @@ def selective_scan(
 
     tensors = (x, delta, A, B, C, D, z, delta_bias)
     selective_tensors(*tensors)
-    present = [t for t in tensors if t is not None]
-    numba_ok = (
-        HAVE_NUMBA
-        and all(t.device.type == "cpu" for t in present)
-        and len({t.dtype for t in present}) == 1
-        and x.dtype in (torch.float32, torch.float64)
-    )
     if backend == "auto":
-        backend = "numba" if numba_ok else "torch"
+        backend = "numba" if numba_applies(tensors) else "torch"
     if backend == "torch":
         return selective_scan_torch(*tensors, delta_softplus, return_last_state)
     if backend != "numba":
         raise ValueError(f"expected backend 'auto', 'numba' or 'torch', got {backend!r}")
-    if not numba_ok:
-        raise TypeError(
-            "the numba backend needs CPU tensors, all float32 or all float64; got "
-            f"{sorted({str(t.dtype) for t in present})} on {sorted({str(t.device) for t in present})}"
-        )
+    check_numba_applies(tensors)
     out, last = SelectiveScanFn.apply(*tensors, bool(delta_softplus))
     return (out, last) if return_last_state else out

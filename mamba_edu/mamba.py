@@ -419,21 +419,17 @@ class Mamba(nn.Module):
     def _conv_silu(self, x):
         """SiLU(causal depthwise conv) of x (batch, L, d_inner): the course's numba kernel (one
         pass each way, :mod:`mamba_edu.kernels.conv_cpu`) when the backend is "numba", or "auto"
-        on CPU float32/float64 tensors; else the torch form below."""
-        tensors = [x, self.conv1d.weight] + ([] if self.conv1d.bias is None else [self.conv1d.bias])
-        numba_ok = all(
-            t.device.type == "cpu" and t.dtype == x.dtype for t in tensors
-        ) and x.dtype in (torch.float32, torch.float64)
-        if self.backend == "torch" or (self.backend == "auto" and not numba_ok):
+        and the kernels apply (:func:`~mamba_edu.kernels.selective_cpu.numba_applies`, the scan's
+        rule); else the torch form below."""
+        if self.backend == "torch":
             return F.silu(self._causal_conv(x))
         # numba compiles on first import: only when run (as in _scan)
         from mamba_edu.kernels import conv_cpu, selective_cpu
 
-        if not (numba_ok and selective_cpu.HAVE_NUMBA):
-            raise TypeError(
-                "the numba backend needs CPU tensors, all float32 or all float64; got "
-                f"{sorted({str(t.dtype) for t in tensors})} on {sorted({str(t.device) for t in tensors})}"
-            )
+        tensors = (x, self.conv1d.weight, self.conv1d.bias)
+        if self.backend == "auto" and not selective_cpu.numba_applies(tensors):
+            return F.silu(self._causal_conv(x))
+        selective_cpu.check_numba_applies(tensors)
         return conv_cpu.causal_conv_silu(x, self.conv1d.weight[:, 0], self.conv1d.bias)
 
     def _causal_conv(self, x):
@@ -467,10 +463,11 @@ class Mamba(nn.Module):
         gradient wanted), on the CPU, in float32 or float64, unless the backend is "torch"."""
         if self.backend == "torch" or torch.is_grad_enabled():
             return False
+        from mamba_edu.kernels import selective_cpu  # numba compiles on first import (as _scan)
+
         tensors = (xz, conv_state, ssm_state, self.A_log, self.x_proj.weight)
         return (
-            all(t.device.type == "cpu" and t.dtype == xz.dtype for t in tensors)
-            and xz.dtype in (torch.float32, torch.float64)
+            selective_cpu.numba_applies(tensors)
             and conv_state.is_contiguous()
             and ssm_state.is_contiguous()
         )

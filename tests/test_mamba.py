@@ -325,6 +325,36 @@ def test_kernel_gradients_match_torch_fallback():
         )
 
 
+def test_backend_auto_uses_the_kernels_by_one_rule_and_numba_refuses_what_they_cannot_take(
+    monkeypatch,
+):
+    """The scan and the conv decide alike (selective_cpu.numba_applies): without numba, "auto"
+    runs both in torch (the kernels are never called) and gives the torch backend's output, and
+    "numba" refuses with the one message; a float64 conv weight in a float32 block is refused."""
+    from mamba_edu.kernels import conv_cpu, selective_cpu
+
+    block = make_block(16, torch.float32, seed=3)
+    hidden = torch.randn(2, 7, 16, generator=torch.Generator().manual_seed(4))
+    block.backend = "torch"
+    expected = block(hidden)
+    monkeypatch.setattr(selective_cpu, "HAVE_NUMBA", False)
+
+    def never(*args, **kwargs):
+        raise AssertionError("a numba kernel was called although numba is 'missing'")
+
+    monkeypatch.setattr(conv_cpu, "causal_conv_silu", never)
+    monkeypatch.setattr(selective_cpu.SelectiveScanFn, "apply", never)
+    block.backend = "auto"
+    torch.testing.assert_close(block(hidden), expected)
+    block.backend = "numba"
+    with pytest.raises(TypeError, match="numba backend needs numba installed.*numba missing"):
+        block(hidden)
+    monkeypatch.undo()
+    block.conv1d.weight.data = block.conv1d.weight.data.double()
+    with pytest.raises(TypeError, match=r"numba backend needs .*float32.*float64"):
+        block(hidden)
+
+
 # ----------------------------------------------------------------------------------------------
 # generation and configuration
 # ----------------------------------------------------------------------------------------------
