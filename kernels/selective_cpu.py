@@ -1107,8 +1107,6 @@ def selective_scan(
     dtype) or "auto" (numba when it applies, else torch). Shapes as in
     :func:`mamba_edu.selective.selective_scan`.
     """
-    import torch  # heavy, and only the torch entry points need it (see _torch_loop)
-
     tensors = (x, delta, A, B, C, D, z, delta_bias)
     selective_tensors(*tensors)
     if backend == "auto":

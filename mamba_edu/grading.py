@@ -582,14 +582,14 @@ def _compile_kernels() -> None:
     list is what the graded lessons load (measured with NUMBA_DEBUG_CACHE=1): the first-order
     scan in float64 and complex64 (lessons 03, 04), the selective scan in float32 and float64
     (06 to 09), and the Mamba block's causal conv + SiLU (training) and one-token step
-    (generation) in the same two dtypes (07, 09). A signature left out costs time, not
+    (generation) and RMSNorm (training) in the same two dtypes (07, 09). A signature left out costs time, not
     correctness: the sandbox that needs it compiles it, as it would without a cache.
     """
     # run only inside the warming sandbox: the grading CLI itself needs neither numpy nor numba
     import numpy as np
 
     # (the kernels compile on import)
-    from mamba_edu.kernels import conv_cpu, scan_cpu, selective_cpu
+    from mamba_edu.kernels import conv_cpu, norm_cpu, scan_cpu, selective_cpu
 
     rng = np.random.default_rng(0)
     for dtype in (np.float64, np.complex64):
@@ -619,6 +619,8 @@ def _compile_kernels() -> None:
             rng.standard_normal((rank + 2 * n, dim)).astype(dtype),
             rng.standard_normal((dim, rank)).astype(dtype), bias, A, D,
         )  # fmt: skip
+        y, rstd = norm_cpu.rms_norm_fwd(rows, D)
+        norm_cpu.rms_norm_bwd(np.ones_like(y), rows, D, rstd)
 
 
 def _warm_inside_sandbox() -> int:

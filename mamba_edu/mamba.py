@@ -543,16 +543,30 @@ class Mamba(nn.Module):
 
 
 class RMSNorm(nn.Module):
-    """x / √(mean(x²) + eps) · weight over the last axis (no mean subtraction, no bias)."""
+    """x / √(mean(x²) + eps) · weight over the last axis (no mean subtraction, no bias).
 
-    def __init__(self, d_model, eps=1e-5):
+    When a backward pass will follow (gradients enabled and wanted) and ``backend`` allows it
+    ("auto" on CPU float32/float64 tensors, or "numba"), the course's numba kernels
+    (:mod:`mamba_edu.kernels.norm_cpu`) run it, one pass each way; otherwise torch's
+    ``F.rms_norm``, the same formula in one operation (five separate ones cost a decoding step
+    more time in dispatch than in arithmetic), whose backward is about ten operations."""
+
+    def __init__(self, d_model, eps=1e-5, backend="auto"):
         super().__init__()
         self.eps = _check_positive("eps", eps)
         self.weight = nn.Parameter(torch.ones(_check_int("d_model", d_model)))
+        self.backend = backend
+
+    backend = Mamba.backend  # the same property: one of BACKENDS, checked when set
 
     def forward(self, x):
-        # F.rms_norm is that formula in one operation (five separate ones cost a decoding step
-        # more time in dispatch than in arithmetic)
+        wants_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        if wants_grad and self.backend != "torch":
+            # numba compiles on first import: only when run (as in _scan)
+            from mamba_edu.kernels import norm_cpu, selective_cpu
+
+            if self.backend == "numba" or selective_cpu.numba_applies((x, self.weight)):
+                return norm_cpu.rms_norm(x, self.weight, self.eps)
         return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
 
 
@@ -678,9 +692,12 @@ class MambaLM(nn.Module):
                 weight /= math.sqrt(self.config.n_layer)
 
     def set_backend(self, backend):
-        """Choose every block's scan: "auto", "numba" or "torch"."""
+        """Choose every block's kernels (scan, conv) and every RMSNorm's: "auto", "numba" or
+        "torch"."""
         for layer in self.layers:
             layer.mixer.backend = backend
+            layer.norm.backend = backend
+        self.norm_f.backend = backend
         return self
 
     def _logits(self, h):

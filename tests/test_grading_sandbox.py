@@ -511,7 +511,8 @@ def test_the_warmed_cache_is_loaded_not_compiled_in_a_sandbox(tmp_path, numba_ca
     assert out.returncode == 0, out.stderr[-2000:]
     loaded = re.findall(r"data loaded from '/tmp/numba/([^']+)'", out.stdout)
     kernels = {"_forward_rows", "_scan_fwd_kernel", "_scan_bwd_kernel", "_conv_fwd_kernel",
-               "_conv_bwd_kernel", "_mamba_step_kernel"}  # fmt: skip
+               "_conv_bwd_kernel", "_mamba_step_kernel", "_rms_fwd_kernel",
+               "_rms_bwd_kernel"}  # fmt: skip
     assert kernels <= {name.split("/")[-1].split("-")[0].split(".")[-1] for name in loaded}, (
         out.stdout[-3000:]
     )
