@@ -581,9 +581,10 @@ def _compile_kernels() -> None:
     The kernels copy their arguments to one C-contiguous layout, so a dtype is a signature. The
     list is what the graded lessons load (measured with NUMBA_DEBUG_CACHE=1): the first-order
     scan in float64 and complex64 (lessons 03, 04), the selective scan in float32 and float64
-    (06 to 09), and the Mamba block's causal conv + SiLU (training) and one-token step
-    (generation) and RMSNorm (training) in the same two dtypes (07, 09). A signature left out costs time, not
-    correctness: the sandbox that needs it compiles it, as it would without a cache.
+    (06 to 09), and the Mamba block's causal conv + SiLU (training), one-token step
+    (generation) and RMSNorm (training) in the same two dtypes (07, 09). A signature left out
+    costs time, not correctness: the sandbox that needs it compiles it, as it would without a
+    cache.
     """
     # run only inside the warming sandbox: the grading CLI itself needs neither numpy nor numba
     import numpy as np
