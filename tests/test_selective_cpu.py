@@ -41,6 +41,19 @@ def torch_grads(args, softplus, dout, dlast=None):
     return {GRAD_KEYS[k]: t.grad.numpy() for k, t in tensors.items()}
 
 
+def assert_matches_reference_and_autograd(args, seed, fwd_tol, bwd_tol):
+    """The kernels on ``args`` (softplus on): forward and last state against the NumPy
+    reference, gradients for a random ∂loss/∂out against torch autograd; tolerances (rtol, atol)."""
+    out, last = kc.selective_scan_fwd(**args, delta_softplus=True)
+    ref, ref_last = selective.selective_scan(**args, delta_softplus=True, return_last_state=True)
+    np.testing.assert_allclose(out, ref, *fwd_tol)
+    np.testing.assert_allclose(last, ref_last, *fwd_tol)
+    dout = np.random.default_rng(seed).standard_normal(out.shape)
+    got = kc.selective_scan_bwd(dout, **args, delta_softplus=True)
+    for key, value in torch_grads(args, True, dout).items():
+        np.testing.assert_allclose(got[key], value, *bwd_tol, err_msg=key)
+
+
 shapes = dict(
     batch=st.integers(1, 3),
     dim=st.integers(1, 70),  # 70: more than one block of channels, the last one partial
@@ -180,15 +193,9 @@ def test_scan_with_a_positive_a_entry_matches_reference():
     args = make_inputs(2, 5, 70, 3, seed=8)
     args["A"] = args["A"].copy()
     args["A"][2, 1] = 0.3  # a growing mode: the kernels must not take the decay-only exp
-    out, last = kc.selective_scan_fwd(**args, delta_softplus=True)
-    ref, ref_last = selective.selective_scan(**args, delta_softplus=True, return_last_state=True)
-    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(last, ref_last, rtol=1e-10, atol=1e-12)
-    dout = np.random.default_rng(1).standard_normal(out.shape)
-    got = kc.selective_scan_bwd(dout, **args, delta_softplus=True)
-    want = torch_grads(args, True, dout)
-    for key in want:
-        np.testing.assert_allclose(got[key], want[key], rtol=1e-9, atol=1e-11, err_msg=key)
+    assert_matches_reference_and_autograd(
+        args, seed=1, fwd_tol=(1e-10, 1e-12), bwd_tol=(1e-9, 1e-11)
+    )
 
 
 def test_vsigmoid_matches_numpy_in_its_own_dtype():
@@ -270,14 +277,9 @@ def test_results_do_not_depend_on_the_block_width(monkeypatch, width):
         k: np.ascontiguousarray(v.transpose(0, 2, 1)).transpose(0, 2, 1) if v.ndim == 3 else v
         for k, v in args.items()
     }
-    out, last = kc.selective_scan_fwd(**args, delta_softplus=True)
-    ref, ref_last = selective.selective_scan(**args, delta_softplus=True, return_last_state=True)
-    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(last, ref_last, rtol=1e-12, atol=1e-12)
-    dout = np.random.default_rng(12).standard_normal(out.shape)
-    got = kc.selective_scan_bwd(dout, **args, delta_softplus=True)
-    for key, value in torch_grads(args, True, dout).items():
-        np.testing.assert_allclose(got[key], value, rtol=1e-10, atol=1e-10, err_msg=key)
+    assert_matches_reference_and_autograd(
+        args, seed=12, fwd_tol=(1e-12, 1e-12), bwd_tol=(1e-10, 1e-10)
+    )
 
 
 @pytest.mark.parametrize("time_major", [True, False])
