@@ -74,6 +74,7 @@ __all__ = [
     "mamba_step",
     "numba_applies",
     "check_numba_applies",
+    "use_numba",
 ]
 
 _KERNEL_DTYPES = (np.float32, np.float64)
@@ -1097,6 +1098,20 @@ def check_numba_applies(tensors) -> None:
     )
 
 
+def use_numba(backend, tensors) -> bool:
+    """The backend rule of every torch entry point to the course's numba kernels (the scan, the
+    block's conv, RMSNorm): "torch" → False; "auto" → whether :func:`numba_applies`; "numba" →
+    True, or the error of :func:`check_numba_applies`; anything else a ValueError."""
+    if backend == "torch":
+        return False
+    if backend == "auto":
+        return numba_applies(tensors)
+    if backend != "numba":
+        raise ValueError(f"expected backend 'auto', 'numba' or 'torch', got {backend!r}")
+    check_numba_applies(tensors)
+    return True
+
+
 def selective_scan(
     x, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
     return_last_state=False, backend="auto",
@@ -1109,12 +1124,7 @@ def selective_scan(
     """
     tensors = (x, delta, A, B, C, D, z, delta_bias)
     selective_tensors(*tensors)
-    if backend == "auto":
-        backend = "numba" if numba_applies(tensors) else "torch"
-    if backend == "torch":
+    if not use_numba(backend, tensors):
         return selective_scan_torch(*tensors, delta_softplus, return_last_state)
-    if backend != "numba":
-        raise ValueError(f"expected backend 'auto', 'numba' or 'torch', got {backend!r}")
-    check_numba_applies(tensors)
     out, last = SelectiveScanFn.apply(*tensors, bool(delta_softplus))
     return (out, last) if return_last_state else out

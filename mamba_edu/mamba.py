@@ -418,19 +418,16 @@ class Mamba(nn.Module):
 
     def _conv_silu(self, x):
         """SiLU(causal depthwise conv) of x (batch, L, d_inner): the course's numba kernel (one
-        pass each way, :mod:`mamba_edu.kernels.conv_cpu`) when the backend is "numba", or "auto"
-        and the kernels apply (:func:`~mamba_edu.kernels.selective_cpu.numba_applies`, the scan's
-        rule); else the torch form below."""
-        if self.backend == "torch":
-            return F.silu(self._causal_conv(x))
-        # numba compiles on first import: only when run (as in _scan)
-        from mamba_edu.kernels import conv_cpu, selective_cpu
+        pass each way, :mod:`mamba_edu.kernels.conv_cpu`) when the backend says so
+        (:func:`~mamba_edu.kernels.selective_cpu.use_numba`, the scan's rule); else the torch
+        form below."""
+        if self.backend != "torch":  # (no numba import for "torch")
+            # numba compiles on first import: only when run (as in _scan)
+            from mamba_edu.kernels import conv_cpu, selective_cpu
 
-        tensors = (x, self.conv1d.weight, self.conv1d.bias)
-        if self.backend == "auto" and not selective_cpu.numba_applies(tensors):
-            return F.silu(self._causal_conv(x))
-        selective_cpu.check_numba_applies(tensors)
-        return conv_cpu.causal_conv_silu(x, self.conv1d.weight[:, 0], self.conv1d.bias)
+            if selective_cpu.use_numba(self.backend, (x, self.conv1d.weight, self.conv1d.bias)):
+                return conv_cpu.causal_conv_silu(x, self.conv1d.weight[:, 0], self.conv1d.bias)
+        return F.silu(self._causal_conv(x))
 
     def _causal_conv(self, x):
         """The causal depthwise convolution on x (batch, L, d_inner), in that layout: out_t =
@@ -565,7 +562,7 @@ class RMSNorm(nn.Module):
             # numba compiles on first import: only when run (as in _scan)
             from mamba_edu.kernels import norm_cpu, selective_cpu
 
-            if self.backend == "numba" or selective_cpu.numba_applies((x, self.weight)):
+            if selective_cpu.use_numba(self.backend, (x, self.weight)):
                 return norm_cpu.rms_norm(x, self.weight, self.eps)
         return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
 
